@@ -1,0 +1,112 @@
+//! `kvlb-agent`: the node agent.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+use kvlb_agent::{config, loader, run, state, system};
+use kvlb_common::DEFAULT_PIN_DIR;
+
+#[derive(Parser)]
+#[command(version, about = "kvlb's node agent: connect-time load balancing to LLM pool VIPs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load and attach the programs, apply a pool file, follow its changes.
+    Run {
+        /// The pool file (YAML).
+        #[arg(long, env = "KVLB_POOLS")]
+        pools: PathBuf,
+        /// cgroup v2 directory to attach to [default: the cgroup2 mount from /proc/mounts].
+        #[arg(long, env = "KVLB_CGROUP")]
+        cgroup: Option<PathBuf>,
+        /// bpffs directory for pinned maps and links.
+        #[arg(long, env = "KVLB_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
+        pin_dir: PathBuf,
+        /// Kernel-side log level: off, error, warn, info, debug, trace.
+        #[arg(long, default_value = "off", value_parser = parse_level)]
+        bpf_log: u8,
+        /// How often to check the pool file for changes (e.g. 1s, 200ms).
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        watch_interval: Duration,
+        /// How long a removed endpoint with open connections stays draining.
+        #[arg(long, default_value = "600s", value_parser = parse_duration)]
+        drain_grace: Duration,
+    },
+    /// Validate a pool file without touching the kernel.
+    Check {
+        /// The pool file (YAML).
+        pools: PathBuf,
+    },
+    /// Remove every program, link and map kvlb pinned.
+    Detach {
+        /// bpffs directory the agent pinned into.
+        #[arg(long, env = "KVLB_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
+        pin_dir: PathBuf,
+    },
+}
+
+fn parse_level(s: &str) -> Result<u8, String> {
+    ["off", "error", "warn", "info", "debug", "trace"]
+        .iter()
+        .position(|l| *l == s)
+        .map(|p| p as u8)
+        .ok_or_else(|| format!("{s:?} is not one of off, error, warn, info, debug, trace"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration like 500ms or 2s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        _ => Err(format!("{s:?} is not a duration like 500ms or 2s")),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match execute(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvlb-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { pools, cgroup, pin_dir, bpf_log, watch_interval, drain_grace } => {
+            let cgroup = match cgroup {
+                Some(c) => c,
+                None => system::cgroup2_mount()?,
+            };
+            let opts = run::RunOptions {
+                pools,
+                state_file: state::path_for(&pin_dir),
+                attach: loader::AttachOptions { pin_dir, cgroup, log_level: bpf_log },
+                watch_interval,
+                drain_grace,
+            };
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(run::run(opts))
+        }
+        Command::Check { pools } => {
+            let table = config::load(&pools)?;
+            println!("{}: {} pools, {} endpoints: valid", pools.display(), table.pools.len(), table.pools.iter().map(|p| p.endpoints.len()).sum::<usize>());
+            Ok(())
+        }
+        Command::Detach { pin_dir } => {
+            loader::detach(&pin_dir)?;
+            let _ = std::fs::remove_file(state::path_for(&pin_dir));
+            println!("detached: removed {}", pin_dir.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `kvlb`: inspect what the kernel balances, read from the pinned maps.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use kvlb_agent::{inspect::Snapshot, maps::Maps, state};
+use kvlb_common::DEFAULT_PIN_DIR;
+
+#[derive(Parser)]
+#[command(version, about = "Inspect kvlb's pools, endpoints and counters")]
+struct Cli {
+    /// bpffs directory the agent pinned into.
+    #[arg(long, global = true, env = "KVLB_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
+    pin_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pools, endpoints, weights, flags, live connections and counters.
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvlb: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: &Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::List { json } => {
+            let maps = Maps::open(&cli.pin_dir)
+                .map_err(|e| e.context(format!("is kvlb-agent running with --pin-dir {}?", cli.pin_dir.display())))?;
+            let snapshot = Snapshot::read(&maps, &state::read(&state::path_for(&cli.pin_dir)))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snapshot)?);
+            } else {
+                print!("{}", snapshot.to_text());
+            }
+            Ok(())
+        }
+    }
+}

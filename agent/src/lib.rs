@@ -1,0 +1,27 @@
+//! kvlb's node agent. It keeps the kernel's connect-time load balancer (the
+//! `kvlb-ebpf` programs) fed with the node's pools.
+//!
+//! # Layout
+//! - [`table`]: the internal pool table every discovery source fills, and its
+//!   validation.
+//! - [`config`]: the standalone pool file (YAML) → table.
+//! - [`system`]: the host's cgroup v2 mount and bpffs.
+//! - [`loader`]: load, attach and pin the programs; detach.
+//! - [`maps`]: typed handles to the pinned maps.
+//! - [`slots`]: the weighted slot table.
+//! - [`reconcile`]: table → maps, make-before-break, ids recovered from the maps.
+//! - [`state`]: pool names for the CLI.
+//! - [`inspect`]: the `kvlb list` snapshot.
+//! - [`run`]: the agent's main loop.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod inspect;
+pub mod loader;
+pub mod maps;
+pub mod reconcile;
+pub mod run;
+pub mod slots;
+pub mod state;
+pub mod system;
+pub mod table;

@@ -1,0 +1,147 @@
+//! `kvlb-agent` as a child process, with its own pin directory and pool file;
+//! on drop it is killed and everything it pinned is detached.
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output},
+    time::Duration,
+};
+
+use crate::{bins, cgroup::TestCgroup, unique_name, wait_for};
+
+/// A running agent attached to a test cgroup.
+pub struct AgentProcess {
+    child: Option<Child>,
+    starts: usize,
+    /// The bpffs directory it pins into.
+    pub pin_dir: PathBuf,
+    cgroup: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl AgentProcess {
+    /// Starts an agent on `cgroup` with `pools` (YAML) and waits until it has
+    /// applied them.
+    pub fn start(cgroup: &TestCgroup, pools: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut agent = Self {
+            child: None,
+            starts: 0,
+            pin_dir: PathBuf::from("/sys/fs/bpf").join(unique_name("kvlb-test")),
+            cgroup: cgroup.path().to_path_buf(),
+            dir,
+        };
+        agent.write_pools(pools);
+        agent.spawn();
+        agent
+    }
+
+    /// The pool file the agent follows.
+    pub fn pools_file(&self) -> PathBuf {
+        self.dir.path().join("pools.yaml")
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Replaces the pool file atomically (the agent notices within its watch
+    /// interval).
+    pub fn write_pools(&self, pools: &str) {
+        let tmp = self.dir.path().join("pools.yaml.tmp");
+        std::fs::write(&tmp, pools).expect("write pools");
+        std::fs::rename(&tmp, self.pools_file()).expect("replace pools");
+    }
+
+    /// Starts the agent process (again) and waits until it reports ready.
+    pub fn spawn(&mut self) {
+        let log = File::options().create(true).append(true).open(self.dir.path().join("agent.log")).expect("log");
+        let child = Command::new(bins::path("kvlb-agent"))
+            .args(["run", "--watch-interval", "100ms", "--pools"])
+            .arg(self.pools_file())
+            .arg("--cgroup")
+            .arg(&self.cgroup)
+            .arg("--pin-dir")
+            .arg(&self.pin_dir)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(log)
+            .spawn()
+            .expect("spawn kvlb-agent");
+        self.child = Some(child);
+        self.starts += 1;
+        let starts = self.starts;
+        let ready = wait_for(Duration::from_secs(30), || {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("kvlb-agent exited with {status}:\n{}", self.log());
+            }
+            (self.log().matches("kvlb-agent ready").count() >= starts).then_some(())
+        });
+        assert!(ready.is_some(), "kvlb-agent did not become ready:\n{}", self.log());
+    }
+
+    /// Kills the agent with SIGKILL (its pins stay).
+    pub fn sigkill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `kvlb list --json` for this agent's pins.
+    pub fn list(&self) -> serde_json::Value {
+        let out = Command::new(bins::path("kvlb"))
+            .args(["list", "--json", "--pin-dir"])
+            .arg(&self.pin_dir)
+            .output()
+            .expect("run kvlb");
+        assert!(out.status.success(), "kvlb list failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("kvlb list --json output")
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.sigkill();
+        let _ = detach(&self.pin_dir);
+    }
+}
+
+/// Runs `kvlb-agent detach` for a pin directory.
+pub fn detach(pin_dir: &Path) -> Output {
+    Command::new(bins::path("kvlb-agent")).arg("detach").arg("--pin-dir").arg(pin_dir).output().expect("run kvlb-agent detach")
+}
+
+/// Runs `kvlb-agent` with `args` to completion (for bad-input tests).
+pub fn run_to_exit(args: &[&str]) -> Output {
+    Command::new(bins::path("kvlb-agent")).args(args).env("NO_COLOR", "1").output().expect("run kvlb-agent")
+}
+
+/// One pool for [`pools_yaml`].
+pub struct Pool<'a> {
+    /// Pool name.
+    pub name: &'a str,
+    /// Its VIP.
+    pub vip: std::net::SocketAddr,
+    /// `refuse` or `pass`.
+    pub when_empty: &'a str,
+    /// `(address, weight, draining)` per endpoint.
+    pub endpoints: Vec<(std::net::SocketAddr, u32, bool)>,
+}
+
+/// Writes a pool file.
+pub fn pools_yaml(pools: &[Pool<'_>]) -> String {
+    let mut s = String::from("pools:\n");
+    for p in pools {
+        s.push_str(&format!("  - name: {}\n    vip: \"{}\"\n    when_empty: {}\n    endpoints:\n", p.name, p.vip, p.when_empty));
+        if p.endpoints.is_empty() {
+            s.truncate(s.len() - "    endpoints:\n".len());
+        }
+        for (addr, weight, draining) in &p.endpoints {
+            s.push_str(&format!("      - address: \"{addr}\"\n        weight: {weight}\n        draining: {draining}\n"));
+        }
+    }
+    s
+}

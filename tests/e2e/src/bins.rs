@@ -1,0 +1,16 @@
+//! Locating the workspace's binaries next to the running executable (a test
+//! binary in `target/<profile>/deps`, or xtask in `target/<profile>`).
+
+use std::path::PathBuf;
+
+/// The path of a workspace binary; panics with what to run if it is not built.
+pub fn path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current executable");
+    let mut dir = exe.parent().expect("executable directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join(name);
+    assert!(bin.exists(), "{} is not built: run `cargo build --bins` (cargo xtask test does)", bin.display());
+    bin
+}

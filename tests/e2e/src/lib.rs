@@ -1,0 +1,40 @@
+//! The end-to-end harness: real processes, real sockets, real BPF programs
+//! attached to a child cgroup each test creates for itself. Used by the tests
+//! in `tests/` and by `cargo xtask demo` / `bench`.
+//!
+//! # Layout
+//! - [`bins`]: finds the workspace's built binaries.
+//! - [`cgroup`]: a child cgroup per test, removed on drop.
+//! - [`endpoint`]: TCP servers that greet with their name and count connections.
+//! - [`agent`]: `kvlb-agent` as a child process with its own pin directory.
+//! - [`probe`]: the `kvlb-probe` client, run inside a test cgroup.
+//!
+//! Tests may run in parallel: every cgroup, pin directory and port is unique
+//! to its test.
+
+pub mod agent;
+pub mod bins;
+pub mod cgroup;
+pub mod endpoint;
+pub mod probe;
+
+/// A name unique to this process and call, for cgroups and pin directories.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, for at most `timeout`.
+pub fn wait_for<T>(timeout: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

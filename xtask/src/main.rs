@@ -1,0 +1,69 @@
+//! `cargo xtask`: the project's automation, wired in by the alias in
+//! `.cargo/config.toml`. Every command but `setup` runs setup first, so a
+//! fresh machine needs nothing else.
+//!
+//! - `setup`: install what a fresh machine lacks (idempotent).
+//! - `test`: setup, build, run every test.
+//! - `demo`: setup, build, run the standalone demo.
+//! - `bench connect`: connection setup through a VIP against direct.
+
+mod bench;
+mod cmd;
+mod demo;
+mod setup;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "kvlb project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install the toolchain and test tools a fresh machine lacks.
+    Setup,
+    /// Set up, build, and run all tests (arguments go to `cargo test`).
+    Test {
+        /// Extra arguments for `cargo test`, after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build, and run the standalone demo on this machine.
+    Demo,
+    /// Run a benchmark.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Bench,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let result = match Cli::parse().command {
+        Command::Setup => setup::run(),
+        Command::Test { args } => setup::run().and_then(|()| test(&args)),
+        Command::Demo => setup::run().and_then(|()| build()).and_then(|()| demo::run()),
+        Command::Bench { which } => setup::run().and_then(|()| build()).and_then(|()| bench::run(which)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds every binary the tests and the demo start.
+fn build() -> anyhow::Result<()> {
+    cmd::run("cargo", &["build", "--quiet", "--bins"])
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    build()?;
+    let mut all = vec!["test"];
+    all.extend(args.iter().map(String::as_str));
+    cmd::run("cargo", &all)
+}
