@@ -76,6 +76,7 @@ pub struct Attached {
 /// Loads, attaches and pins everything, replacing an earlier instance's links
 /// without a gap. On failure nothing this call created is left behind.
 pub fn attach(opts: &AttachOptions) -> anyhow::Result<Attached> {
+    system::check_privileges()?;
     system::ensure_bpffs(&opts.pin_dir)?;
     system::check_cgroup2_dir(&opts.cgroup)?;
     let links_dir = opts.pin_dir.join("links");

@@ -45,6 +45,35 @@ pub fn ensure_bpffs(pin_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Linux capability numbers the agent needs.
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_BPF: u32 = 39;
+
+/// Fails early, naming what is missing, unless this process may load BPF
+/// programs (CAP_BPF, or CAP_SYS_ADMIN on older kernels) and attach them to
+/// cgroups (CAP_NET_ADMIN).
+pub fn check_privileges() -> anyhow::Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .context("no CapEff line in /proc/self/status")?;
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    let mut missing = Vec::new();
+    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
+        missing.push("CAP_BPF");
+    }
+    if !has(CAP_NET_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if !missing.is_empty() {
+        bail!("missing privileges: kvlb-agent needs {} to load and attach BPF programs; run it as root or grant them", missing.join(" and "));
+    }
+    Ok(())
+}
+
 /// Checks that `path` is a directory of the cgroup v2 hierarchy.
 pub fn check_cgroup2_dir(path: &Path) -> anyhow::Result<()> {
     let meta = std::fs::metadata(path).with_context(|| format!("cgroup {}: cannot open", path.display()))?;

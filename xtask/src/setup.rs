@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cmd::{output, root, run, run_env, succeeds};
+use crate::cmd::{self, output, root, run_env, succeeds};
 
 /// Debian packages: LLVM 22 for bpf-linker.
 const APT_PACKAGES: [&str; 2] = ["llvm-22-dev", "libpolly-22-dev"];
@@ -43,7 +43,7 @@ fn apt() -> anyhow::Result<bool> {
     if missing.is_empty() {
         return Ok(false);
     }
-    run("apt-get", &["update", "-qq"])?;
+    cmd::run("apt-get", &["update", "-qq"])?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend(&missing);
     run_env("apt-get", &args, &[("DEBIAN_FRONTEND", "noninteractive")])?;
@@ -54,7 +54,7 @@ fn rust_src() -> anyhow::Result<bool> {
     if output("rustup", &["component", "list", "--toolchain", "nightly", "--installed"]).contains("rust-src") {
         return Ok(false);
     }
-    run("rustup", &["component", "add", "rust-src", "--toolchain", "nightly"])?;
+    cmd::run("rustup", &["component", "add", "rust-src", "--toolchain", "nightly"])?;
     Ok(true)
 }
 
@@ -82,10 +82,10 @@ fn python_tools() -> anyhow::Result<bool> {
         return Ok(false);
     }
     if !succeeds(python.to_str().context("non-UTF-8 path")?, &["--version"]) {
-        run("python3", &["-m", "venv", venv.to_str().context("non-UTF-8 path")?])?;
+        cmd::run("python3", &["-m", "venv", venv.to_str().context("non-UTF-8 path")?])?;
     }
     let py = python.to_str().context("non-UTF-8 path")?;
-    run(py, &["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements.to_str().context("non-UTF-8 path")?])?;
+    cmd::run(py, &["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements.to_str().context("non-UTF-8 path")?])?;
     std::fs::write(&stamp, wanted)?;
     Ok(true)
 }

@@ -5,6 +5,10 @@ pub const MAP: &str = "KVLB_SOCKS";
 /// Capacity: redirected sockets alive at once on the node.
 pub const MAX_SOCKS: u32 = 262_144;
 
+/// `BPF_F_NO_COMMON_LRU`: per-CPU LRU lists, so inserting from connect()
+/// on one CPU never waits on another CPU's insert.
+pub const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
+
 /// Flag: this socket is counted in `KVLB_EP_LIVE`.
 pub const FLAG_COUNTED: u16 = 1 << 0;
 

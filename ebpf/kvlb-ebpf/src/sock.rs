@@ -2,10 +2,10 @@
 //! live-connection count.
 
 use aya_ebpf::{macros::map, maps::LruHashMap};
-use kvlb_common::sock::{FLAG_COUNTED, MAX_SOCKS, SockEntry};
+use kvlb_common::sock::{BPF_F_NO_COMMON_LRU, FLAG_COUNTED, MAX_SOCKS, SockEntry};
 
 #[map]
-static KVLB_SOCKS: LruHashMap<u64, SockEntry> = LruHashMap::pinned(MAX_SOCKS, 0);
+static KVLB_SOCKS: LruHashMap<u64, SockEntry> = LruHashMap::pinned(MAX_SOCKS, BPF_F_NO_COMMON_LRU);
 
 /// Remembers that socket `cookie` was redirected.
 #[inline(always)]
@@ -54,9 +54,11 @@ pub fn closed(cookie: u64) -> Option<u32> {
 }
 
 /// Forgets a released socket; returns its endpoint if it was still counted.
+/// Most released sockets were never redirected: one lookup, no delete.
 #[inline(always)]
 pub fn released(cookie: u64) -> Option<u32> {
-    let counted = closed(cookie);
+    let entry = unsafe { KVLB_SOCKS.get(cookie) }?;
+    let counted = (entry.flags & FLAG_COUNTED != 0).then_some(entry.endpoint_id);
     let _ = KVLB_SOCKS.remove(cookie);
     counted
 }

@@ -92,13 +92,14 @@ impl AgentProcess {
 
     /// `kvlb list --json` for this agent's pins.
     pub fn list(&self) -> serde_json::Value {
-        let out = Command::new(bins::path("kvlb"))
-            .args(["list", "--json", "--pin-dir"])
-            .arg(&self.pin_dir)
-            .output()
-            .expect("run kvlb");
-        assert!(out.status.success(), "kvlb list failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("kvlb list --json output")
+        serde_json::from_str(&self.kvlb(&["list", "--json"])).expect("kvlb list --json output")
+    }
+
+    /// Runs the `kvlb` CLI against this agent's pins and returns its output.
+    pub fn kvlb(&self, args: &[&str]) -> String {
+        let out = Command::new(bins::path("kvlb")).args(args).arg("--pin-dir").arg(&self.pin_dir).output().expect("run kvlb");
+        assert!(out.status.success(), "kvlb {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("UTF-8 output")
     }
 }
 

@@ -241,4 +241,15 @@ fn bad_input_fails_with_one_line_and_leaves_nothing_behind() {
         assert!(!pin_dir.exists(), "{args:?} left {} behind", pin_dir.display());
     }
     assert!(!std::path::Path::new("/tmp/kvlb-not-bpffs").exists());
+
+    let unprivileged = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(kvlb_e2e::bins::path("kvlb-agent"))
+        .args(["run", "--pools", good_file.to_str().unwrap(), "--cgroup", cgroup, "--pin-dir", pin])
+        .output()
+        .expect("setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&unprivileged.stderr);
+    assert!(!unprivileged.status.success());
+    assert!(stderr.contains("missing privileges: kvlb-agent needs CAP_BPF and CAP_NET_ADMIN"), "{stderr}");
+    assert!(!pin_dir.exists());
 }
