@@ -8,18 +8,37 @@
 //!     vip: 127.10.0.1:8000
 //!     mode: connect          # connect (default) | l7
 //!     when_empty: refuse     # refuse (default) | pass
+//!     scrape: true           # false: balance on live connections only
+//!     metrics:               # where and how to scrape (defaults shown)
+//!       engine: vllm         # vllm | sglang | trtllm
+//!       path: /metrics
+//!       port: 8000           # default: each endpoint's own port
+//!     scoring:
+//!       preset: kvlb-default # kvlb-default | gie-default; the weights below override it
+//!       queue: 1.0
+//!       running: 0.25
+//!       kv: 0.5
+//!       conn: 0.5
+//!       staleness_ms: 200
+//!       saturation_queue: 5
+//!       saturation_kv: 0.8
 //!     endpoints:
 //!       - address: 127.0.0.2:9000
 //!         weight: 3          # default 1
 //!       - address: 127.0.0.3:9000
 //!         draining: true     # default false
+//!         engine: sglang     # default: the pool's
 //! ```
 
-use std::{net::SocketAddr, path::Path};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use serde::Deserialize;
 
-use crate::table::{EndpointSpec, Mode, PoolSpec, PoolTable, WhenEmpty};
+use crate::{
+    scrape::Engine,
+    score::{Preset, SaturationLimits, Weights},
+    table::{EndpointSpec, Mode, PoolSpec, PoolTable, ScoringSpec, ScrapeSpec, WhenEmpty},
+};
 
 /// The embedded demo pool file `kvlb-agent demo` and the README use.
 pub const DEMO: &str = include_str!("demo-pools.yaml");
@@ -49,8 +68,81 @@ struct PoolEntry {
     mode: Mode,
     #[serde(default)]
     when_empty: WhenEmpty,
+    #[serde(default = "yes")]
+    scrape: bool,
+    #[serde(default)]
+    metrics: MetricsEntry,
+    #[serde(default)]
+    scoring: ScoringEntry,
     #[serde(default)]
     endpoints: Vec<EndpointEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsEntry {
+    #[serde(default)]
+    engine: Engine,
+    #[serde(default = "default_metrics_path")]
+    path: String,
+    port: Option<u16>,
+}
+
+impl Default for MetricsEntry {
+    fn default() -> Self {
+        Self { engine: Engine::default(), path: default_metrics_path(), port: None }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoringEntry {
+    #[serde(default)]
+    preset: Preset,
+    queue: Option<f64>,
+    running: Option<f64>,
+    kv: Option<f64>,
+    conn: Option<f64>,
+    #[serde(default = "default_staleness_ms")]
+    staleness_ms: u64,
+    saturation_queue: Option<f64>,
+    saturation_kv: Option<f64>,
+}
+
+impl Default for ScoringEntry {
+    fn default() -> Self {
+        Self {
+            preset: Preset::default(),
+            queue: None,
+            running: None,
+            kv: None,
+            conn: None,
+            staleness_ms: default_staleness_ms(),
+            saturation_queue: None,
+            saturation_kv: None,
+        }
+    }
+}
+
+impl ScoringEntry {
+    fn into_spec(self) -> ScoringSpec {
+        let preset = Weights::preset(self.preset);
+        let limits = SaturationLimits::default();
+        ScoringSpec {
+            weights: Weights {
+                preset: self.preset,
+                queue: self.queue.unwrap_or(preset.queue),
+                running: self.running.unwrap_or(preset.running),
+                kv: self.kv.unwrap_or(preset.kv),
+                conn: self.conn.unwrap_or(preset.conn),
+            },
+            staleness: Duration::from_millis(self.staleness_ms),
+            saturation: SaturationLimits {
+                queue: self.saturation_queue.unwrap_or(limits.queue),
+                kv: self.saturation_kv.unwrap_or(limits.kv),
+            },
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -61,6 +153,20 @@ struct EndpointEntry {
     weight: u32,
     #[serde(default)]
     draining: bool,
+    engine: Option<Engine>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".into()
+}
+
+/// GIE's scheduling staleness bound.
+fn default_staleness_ms() -> u64 {
+    200
 }
 
 fn default_mode() -> Mode {
@@ -86,7 +192,8 @@ pub fn parse(text: &str, file: &str) -> Result<PoolTable, ConfigError> {
     let parsed: PoolFile = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        if path == "." { fail(inner) } else { fail(format!("{path}: {inner}")) }
+        // serde_norway names the path itself in some messages.
+        if path == "." || inner.starts_with(&path) { fail(inner) } else { fail(format!("{path}: {inner}")) }
     })?;
     let table = PoolTable {
         pools: parsed
@@ -97,10 +204,12 @@ pub fn parse(text: &str, file: &str) -> Result<PoolTable, ConfigError> {
                 vip: p.vip,
                 mode: p.mode,
                 when_empty: p.when_empty,
+                scrape: p.scrape.then(|| ScrapeSpec { engine: p.metrics.engine, path: p.metrics.path, port: p.metrics.port }),
+                scoring: p.scoring.into_spec(),
                 endpoints: p
                     .endpoints
                     .into_iter()
-                    .map(|e| EndpointSpec { address: e.address, weight: e.weight, draining: e.draining })
+                    .map(|e| EndpointSpec { address: e.address, weight: e.weight, draining: e.draining, engine: e.engine })
                     .collect(),
             })
             .collect(),

@@ -10,18 +10,28 @@
 //! - [`maps`]: typed handles to the pinned maps.
 //! - [`slots`]: the weighted slot table.
 //! - [`reconcile`]: table → maps, make-before-break, ids recovered from the maps.
+//! - [`scrape`]: model-server metrics per engine, fetched per endpoint.
+//! - [`health`]: each endpoint's last metrics and readiness.
+//! - [`score`]: the score model and saturation.
 //! - [`state`]: pool names for the CLI.
 //! - [`inspect`]: the `kvlb list` snapshot.
+//! - [`status`]: live state as JSON (`kvlb status`) and Prometheus metrics.
+//! - [`server`]: the agent's HTTP endpoint.
 //! - [`run`]: the agent's main loop.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod health;
 pub mod inspect;
 pub mod loader;
 pub mod maps;
 pub mod reconcile;
 pub mod run;
+pub mod score;
+pub mod scrape;
+pub mod server;
 pub mod slots;
 pub mod state;
+pub mod status;
 pub mod system;
 pub mod table;

@@ -31,10 +31,11 @@ use crate::system;
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/kvlb"));
 
 /// Every pinned map, by name.
-pub const MAP_NAMES: [&str; 8] = [
+pub const MAP_NAMES: [&str; 9] = [
     vip::MAP,
     pool::MAP,
     pool::SLOTS_MAP,
+    pool::COUNTERS_MAP,
     endpoint::MAP,
     endpoint::LIVE_MAP,
     endpoint::CONNS_MAP,

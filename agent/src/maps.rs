@@ -9,7 +9,7 @@ use kvlb_common::{
     counters, endpoint,
     endpoint::Endpoint,
     pool,
-    pool::{Pool, Slots},
+    pool::{Pool, PoolCounters, Slots},
     vip,
     vip::{Vip, VipKey},
 };
@@ -30,6 +30,8 @@ pub struct Maps {
     pub conns: PerCpuArray<MapData, u64>,
     /// Counter slot → count, per CPU (kernel-maintained).
     pub counters: PerCpuArray<MapData, u64>,
+    /// Pool id → counters, per CPU (kernel-maintained).
+    pub pool_counters: PerCpuArray<MapData, PoolCounters>,
 }
 
 fn open(dir: &Path, name: &str, wrap: fn(MapData) -> Map) -> anyhow::Result<Map> {
@@ -50,6 +52,7 @@ impl Maps {
             live: open(dir, endpoint::LIVE_MAP, Map::Array)?.try_into().with_context(|| ctx(endpoint::LIVE_MAP))?,
             conns: open(dir, endpoint::CONNS_MAP, Map::PerCpuArray)?.try_into().with_context(|| ctx(endpoint::CONNS_MAP))?,
             counters: open(dir, counters::MAP, Map::PerCpuArray)?.try_into().with_context(|| ctx(counters::MAP))?,
+            pool_counters: open(dir, pool::COUNTERS_MAP, Map::PerCpuArray)?.try_into().with_context(|| ctx(pool::COUNTERS_MAP))?,
         })
     }
 
@@ -68,6 +71,24 @@ impl Maps {
     /// A counter, summed over CPUs.
     pub fn counter(&self, counter: counters::Counter) -> u64 {
         sum(self.counters.get(&(counter as u32), 0).ok())
+    }
+
+    /// A pool's counters, summed over CPUs.
+    pub fn pool_counters(&self, id: u32) -> PoolCounters {
+        let mut sum = PoolCounters::default();
+        for c in self.pool_counters.get(&id, 0).ok().iter().flat_map(|v| v.iter()) {
+            sum.redirects += c.redirects;
+            sum.stale_fallbacks += c.stale_fallbacks;
+            sum.no_endpoint += c.no_endpoint;
+        }
+        sum
+    }
+
+    /// Zeroes a pool id's kernel counters before it is given to a new pool.
+    pub fn reset_pool_counters(&mut self, id: u32) -> anyhow::Result<()> {
+        let zeros = PerCpuValues::try_from(vec![PoolCounters::default(); aya::util::nr_cpus().map_err(|(_, e)| e)?])?;
+        self.pool_counters.set(id, zeros, 0).context("cannot reset pool counters")?;
+        Ok(())
     }
 
     /// Zeroes an endpoint id's kernel counts before it is given to a new

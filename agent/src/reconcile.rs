@@ -1,11 +1,14 @@
-//! Writes a [`PoolTable`] into the maps, make-before-break: endpoint records
-//! first, then pool settings and slot tables (each replaced whole), then VIPs;
-//! removals last. Ids are recovered from the maps themselves, so an agent
-//! restarted after a crash continues where the last one stopped without
-//! disturbing a single connection.
+//! Writes the pool table, endpoint readiness and scores into the maps.
+//!
+//! Table changes go make-before-break: endpoint records first, then pool
+//! settings and slot tables (each replaced whole), then VIPs; removals last.
+//! Ids are recovered from the maps themselves, so an agent restarted after a
+//! crash continues where the last one stopped without disturbing a single
+//! connection. Scores go out per pool with a generation swap: every
+//! endpoint's inactive score slot first, then the pool's generation flips.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, HashSet},
     time::{Duration, Instant},
 };
 
@@ -20,17 +23,10 @@ use kvlb_common::{
 use crate::{
     maps::Maps,
     slots,
-    table::{PoolTable, WhenEmpty},
+    table::{PoolSpec, PoolTable, WhenEmpty},
 };
 
-/// Keeps the maps in step with successive pool tables.
-pub struct Reconciler {
-    /// Removed endpoints still holding connections, and since when.
-    removed: HashMap<u32, Instant>,
-    drain_grace: Duration,
-}
-
-/// The ids a table was given, in table order.
+/// The ids a pool was given.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AppliedPool {
     /// Pool name.
@@ -41,6 +37,20 @@ pub struct AppliedPool {
     pub endpoint_ids: Vec<u32>,
 }
 
+/// Keeps the maps in step with the pool table, readiness and scores.
+pub struct Reconciler {
+    /// Removed endpoints still holding connections, and since when.
+    removed: HashMap<u32, Instant>,
+    drain_grace: Duration,
+    /// Endpoints whose scrapes keep failing.
+    not_ready: HashSet<u32>,
+    /// The table last applied, with its ids.
+    current: Vec<(PoolSpec, AppliedPool)>,
+    /// What the maps hold for the current endpoints and pools.
+    records: HashMap<u32, Endpoint>,
+    pools: HashMap<u32, Pool>,
+}
+
 /// Picks the smallest id not in `taken`, and takes it.
 fn allocate(taken: &mut BTreeSet<u32>, max: u32) -> anyhow::Result<u32> {
     let id = (0..max).find(|id| !taken.contains(id)).context("no free id left in the maps")?;
@@ -48,11 +58,34 @@ fn allocate(taken: &mut BTreeSet<u32>, max: u32) -> anyhow::Result<u32> {
     Ok(id)
 }
 
+/// Nanoseconds of CLOCK_MONOTONIC, the clock of `bpf_ktime_get_ns`.
+pub fn monotonic_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC");
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}
+
 impl Reconciler {
     /// A reconciler that keeps removed endpoints' records while they drain,
     /// for at most `drain_grace`.
     pub fn new(drain_grace: Duration) -> Self {
-        Self { removed: HashMap::new(), drain_grace }
+        Self {
+            removed: HashMap::new(),
+            drain_grace,
+            not_ready: HashSet::new(),
+            current: Vec::new(),
+            records: HashMap::new(),
+            pools: HashMap::new(),
+        }
+    }
+
+    /// The table last applied, with its ids.
+    pub fn current(&self) -> &[(PoolSpec, AppliedPool)] {
+        &self.current
+    }
+
+    /// Whether an endpoint is ready (not failing its scrapes).
+    pub fn is_ready(&self, id: u32) -> bool {
+        !self.not_ready.contains(&id)
     }
 
     /// Makes the maps hold exactly `table` (plus removed endpoints that still
@@ -70,7 +103,11 @@ impl Reconciler {
             let (addr, port) = socket_to_words(spec.vip);
             let id = match old_vips.get(&VipKey::new(addr, port)) {
                 Some(v) if old_pools.contains_key(&v.pool_id) && !claimed_pools.contains(&v.pool_id) => v.pool_id,
-                _ => allocate(&mut taken_pools, kvlb_common::pool::MAX_POOLS)?,
+                _ => {
+                    let id = allocate(&mut taken_pools, kvlb_common::pool::MAX_POOLS)?;
+                    maps.reset_pool_counters(id)?;
+                    id
+                }
             };
             claimed_pools.insert(id);
             pool_ids.push(id);
@@ -81,6 +118,7 @@ impl Reconciler {
             old_eps.iter().map(|(&id, ep)| ((ep.pool_id, ep.addr, ep.port), id)).collect();
         let mut taken_eps: BTreeSet<u32> = old_eps.keys().copied().collect();
         let mut applied = Vec::with_capacity(table.pools.len());
+        self.records.clear();
         for (spec, &pool_id) in table.pools.iter().zip(&pool_ids) {
             let mut endpoint_ids = Vec::with_capacity(spec.endpoints.len());
             for ep in &spec.endpoints {
@@ -90,28 +128,34 @@ impl Reconciler {
                     None => {
                         let id = allocate(&mut taken_eps, endpoint::MAX_ENDPOINTS)?;
                         maps.reset_endpoint_counts(id)?;
+                        self.not_ready.remove(&id);
                         id
                     }
                 };
-                let flags = FLAG_READY | if ep.draining { FLAG_DRAINING } else { 0 };
+                let flags = if self.is_ready(id) { FLAG_READY } else { 0 } | if ep.draining { FLAG_DRAINING } else { 0 };
                 let scores = old_eps.get(&id).map(|e| e.scores).unwrap_or_default();
                 let record = Endpoint { addr, port, flags, weight: ep.weight, pool_id, scores, _pad: 0 };
                 if old_eps.get(&id) != Some(&record) {
                     maps.endpoints.insert(id, record, 0).context("cannot write endpoint")?;
                 }
+                self.records.insert(id, record);
                 self.removed.remove(&id);
                 endpoint_ids.push(id);
             }
             applied.push(AppliedPool { name: spec.name.clone(), pool_id, endpoint_ids });
         }
+        self.not_ready.retain(|id| self.records.contains_key(id));
+        self.current = table.pools.iter().cloned().zip(applied.iter().cloned()).collect();
 
         // Pools and slot tables, each replaced as a whole.
-        for (spec, done) in table.pools.iter().zip(&applied) {
+        self.pools.clear();
+        for i in 0..self.current.len() {
+            let (spec, done) = &self.current[i];
             let mut pool = old_pools.get(&done.pool_id).copied().unwrap_or(Pool {
                 flags: 0,
                 generation: 0,
                 conn_cost: 0,
-                _pad: 0,
+                saturation_ppm: 0,
                 scores_updated_ns: 0,
                 staleness_ns: 0,
             });
@@ -119,20 +163,17 @@ impl Reconciler {
                 WhenEmpty::Refuse => pool.flags & !FLAG_PASS_WHEN_EMPTY,
                 WhenEmpty::Pass => pool.flags | FLAG_PASS_WHEN_EMPTY,
             };
+            // Without scraping the kernel never reads scores: staleness 0.
+            pool.staleness_ns = match spec.scrape {
+                Some(_) => spec.scoring.staleness.as_nanos() as u64,
+                None => 0,
+            };
+            pool.conn_cost = spec.scoring.weights.conn_cost();
             if old_pools.get(&done.pool_id) != Some(&pool) {
                 maps.pools.insert(done.pool_id, pool, 0).context("cannot write pool")?;
             }
-            let members: Vec<(u32, u32)> = spec
-                .endpoints
-                .iter()
-                .zip(&done.endpoint_ids)
-                .filter(|(ep, _)| !ep.draining)
-                .map(|(ep, &id)| (id, ep.weight))
-                .collect();
-            let table = slots::build(&members);
-            if maps.slots.get(&done.pool_id, 0).ok().as_ref() != Some(&table) {
-                maps.slots.insert(done.pool_id, table, 0).context("cannot write slot table")?;
-            }
+            self.pools.insert(done.pool_id, pool);
+            self.write_slots(maps, i)?;
         }
 
         // VIPs: new and re-pointed ones now that their pools are complete.
@@ -155,8 +196,7 @@ impl Reconciler {
             remove_ok(maps.slots.remove(id))?;
             remove_ok(maps.pools.remove(id))?;
         }
-        let kept: BTreeSet<u32> = applied.iter().flat_map(|p| p.endpoint_ids.iter().copied()).collect();
-        for (&id, ep) in old_eps.iter().filter(|(id, _)| !kept.contains(id)) {
+        for (&id, ep) in old_eps.iter().filter(|(id, _)| !self.records.contains_key(id)) {
             if ep.flags & FLAG_DRAINING == 0 {
                 let draining = Endpoint { flags: ep.flags | FLAG_DRAINING, ..*ep };
                 maps.endpoints.insert(id, draining, 0).context("cannot mark endpoint draining")?;
@@ -165,6 +205,72 @@ impl Reconciler {
         }
         self.sweep(maps)?;
         Ok(applied)
+    }
+
+    /// Rewrites pool `i`'s slot table from its eligible (ready, not draining)
+    /// endpoints, if it changed.
+    fn write_slots(&self, maps: &mut Maps, i: usize) -> anyhow::Result<()> {
+        let (spec, done) = &self.current[i];
+        let members: Vec<(u32, u32)> = spec
+            .endpoints
+            .iter()
+            .zip(&done.endpoint_ids)
+            .filter(|(ep, id)| !ep.draining && self.is_ready(**id))
+            .map(|(ep, &id)| (id, ep.weight))
+            .collect();
+        let table = slots::build(&members);
+        if maps.slots.get(&done.pool_id, 0).ok().as_ref() != Some(&table) {
+            maps.slots.insert(done.pool_id, table, 0).context("cannot write slot table")?;
+        }
+        Ok(())
+    }
+
+    /// Marks an endpoint ready or not: its record's flag and its pool's slot
+    /// table, so the kernel stops (or resumes) drawing it.
+    pub fn set_ready(&mut self, maps: &mut Maps, id: u32, ready: bool) -> anyhow::Result<()> {
+        if self.is_ready(id) == ready {
+            return Ok(());
+        }
+        if ready {
+            self.not_ready.remove(&id);
+        } else {
+            self.not_ready.insert(id);
+        }
+        if let Some(record) = self.records.get_mut(&id) {
+            record.flags = if ready { record.flags | FLAG_READY } else { record.flags & !FLAG_READY };
+            maps.endpoints.insert(id, *record, 0).context("cannot write endpoint")?;
+        }
+        if let Some(i) = self.current.iter().position(|(_, done)| done.endpoint_ids.contains(&id)) {
+            self.write_slots(maps, i)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes one round of scores for a pool (`scores` in the order of its
+    /// endpoint ids) and its saturation, then flips its generation.
+    pub fn publish(&mut self, maps: &mut Maps, pool_id: u32, scores: &[u32], saturation: f64) -> anyhow::Result<()> {
+        let Some(done) = self.current.iter().find(|(_, d)| d.pool_id == pool_id).map(|(_, d)| d.clone()) else {
+            return Ok(());
+        };
+        let Some(mut pool) = self.pools.get(&pool_id).copied() else {
+            return Ok(());
+        };
+        let generation = pool.generation.wrapping_add(1);
+        let slot = (generation & 1) as usize;
+        for (id, &score) in done.endpoint_ids.iter().zip(scores) {
+            if let Some(record) = self.records.get_mut(id)
+                && record.scores[slot] != score
+            {
+                record.scores[slot] = score;
+                maps.endpoints.insert(*id, *record, 0).context("cannot write endpoint score")?;
+            }
+        }
+        pool.generation = generation;
+        pool.scores_updated_ns = monotonic_ns();
+        pool.saturation_ppm = (saturation * 1e6).round().clamp(0.0, f64::from(u32::MAX)) as u32;
+        maps.pools.insert(pool_id, pool, 0).context("cannot publish pool scores")?;
+        self.pools.insert(pool_id, pool);
+        Ok(())
     }
 
     /// Deletes removed endpoints whose connections have all closed (or whose

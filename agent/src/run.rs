@@ -1,29 +1,56 @@
-//! The agent's main loop in standalone mode: attach, apply the pool file, then
-//! follow its changes (file watch and SIGHUP) until SIGTERM.
+//! The agent's main loop in standalone mode: attach, apply the pool file,
+//! scrape every endpoint and publish scores, follow pool-file changes (file
+//! watch and SIGHUP), and answer `/metrics` and `/status`, until SIGTERM.
 //!
 //! On SIGTERM or SIGINT the agent exits and leaves programs and maps pinned:
-//! routing continues, and the next agent takes over without a gap. Only
-//! `kvlb-agent detach` removes them.
+//! routing continues (on live connections once scores go stale), and the next
+//! agent takes over without a gap. Only `kvlb-agent detach` removes them.
 
 use std::{
-    path::{Path, PathBuf},
+    net::SocketAddr,
+    path::PathBuf,
     time::Duration,
 };
 
 use anyhow::Context;
-use tokio::signal::unix::{SignalKind, signal};
+use hyper::Uri;
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
 
 use crate::{
     config,
+    health::Health,
     loader::{self, AttachOptions},
     maps::Maps,
     reconcile::Reconciler,
+    score,
+    scrape::{
+        client::MetricsClient,
+        worker::{Outcome, Scrapers, Target, TargetKey},
+    },
+    server::{self, Pending, Query},
     state,
+    status::NodeStatus,
     table::PoolTable,
 };
 
 /// How often the kernel log ring is drained when a log level is set.
 const KERNEL_LOG_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How endpoints are scraped.
+#[derive(Clone, Debug)]
+pub struct ScrapeOptions {
+    /// Time between scrapes of one endpoint (and between score rounds).
+    pub interval: Duration,
+    /// Give up on one scrape after this long.
+    pub timeout: Duration,
+    /// Largest metrics page read.
+    pub max_bytes: usize,
+    /// Failed scrapes in a row that make an endpoint not ready.
+    pub fail_threshold: u32,
+}
 
 /// Everything `kvlb-agent run` needs.
 pub struct RunOptions {
@@ -37,38 +64,73 @@ pub struct RunOptions {
     pub watch_interval: Duration,
     /// How long removed endpoints keep draining.
     pub drain_grace: Duration,
+    /// Scraping.
+    pub scrape: ScrapeOptions,
+    /// Where to serve `/metrics` and `/status` (port 0 picks one).
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// The state the main loop owns.
+struct Agent {
+    opts: RunOptions,
+    maps: Maps,
+    reconciler: Reconciler,
+    health: Health,
+    scrapers: Scrapers,
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     // Validate before touching the kernel: bad input leaves nothing behind.
     let table = config::load(&opts.pools)?;
+    let listener = match opts.metrics_addr {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?),
+        None => None,
+    };
     let attached = loader::attach(&opts.attach)?;
-    let mut maps = Maps::open(&opts.attach.pin_dir)?;
-    let mut reconciler = Reconciler::new(opts.drain_grace);
-    apply(&mut reconciler, &mut maps, &table, &opts.state_file)?;
-    tracing::info!(pools = table.pools.len(), cgroup = %opts.attach.cgroup.display(), pin_dir = %opts.attach.pin_dir.display(), "kvlb-agent ready");
+    let (scraped_tx, mut scraped) = mpsc::channel::<Outcome>(1024);
+    let client = MetricsClient::new(opts.scrape.timeout, opts.scrape.max_bytes);
+    let mut agent = Agent {
+        maps: Maps::open(&opts.attach.pin_dir)?,
+        reconciler: Reconciler::new(opts.drain_grace),
+        health: Health::new(opts.scrape.fail_threshold),
+        scrapers: Scrapers::new(client, opts.scrape.interval, scraped_tx),
+        opts,
+    };
+    agent.apply(&table)?;
 
-    let mut current = std::fs::read(&opts.pools).ok();
+    let (query_tx, mut queries) = mpsc::channel::<Pending>(64);
+    if let Some(listener) = listener {
+        tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+        tokio::spawn(server::serve(listener, query_tx));
+    }
+    tracing::info!(pools = table.pools.len(), cgroup = %agent.opts.attach.cgroup.display(), pin_dir = %agent.opts.attach.pin_dir.display(), "kvlb-agent ready");
+
+    let mut current = std::fs::read(&agent.opts.pools).ok();
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let mut tick = tokio::time::interval(opts.watch_interval);
+    let mut watch = tokio::time::interval(agent.opts.watch_interval);
+    let mut publish = tokio::time::interval(agent.opts.scrape.interval);
+    publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut kernel_log = attached.logger;
     let mut log_tick = tokio::time::interval(KERNEL_LOG_INTERVAL);
     loop {
         tokio::select! {
+            Some(outcome) = scraped.recv() => agent.on_scrape(outcome),
+            _ = publish.tick() => agent.publish(),
+            Some(pending) = queries.recv() => agent.answer(pending),
             _ = hup.recv() => {
-                current = std::fs::read(&opts.pools).ok();
-                reload(&mut reconciler, &mut maps, &opts, "SIGHUP");
+                current = std::fs::read(&agent.opts.pools).ok();
+                agent.reload("SIGHUP");
             }
-            _ = tick.tick() => {
-                let now = std::fs::read(&opts.pools).ok();
+            _ = watch.tick() => {
+                let now = std::fs::read(&agent.opts.pools).ok();
                 if now.is_some() && now != current {
                     current = now;
-                    reload(&mut reconciler, &mut maps, &opts, "file change");
+                    agent.reload("file change");
                 }
-                if let Err(e) = reconciler.sweep(&mut maps) {
+                if let Err(e) = agent.reconciler.sweep(&mut agent.maps) {
                     tracing::warn!("cannot remove drained endpoints: {e:#}");
                 }
             }
@@ -85,20 +147,101 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn apply(reconciler: &mut Reconciler, maps: &mut Maps, table: &PoolTable, state_file: &Path) -> anyhow::Result<()> {
-    let applied = reconciler.apply(maps, table).context("cannot write the pool table into the maps")?;
-    state::write(state_file, &applied)?;
-    Ok(())
-}
+impl Agent {
+    fn apply(&mut self, table: &PoolTable) -> anyhow::Result<()> {
+        let applied = self.reconciler.apply(&mut self.maps, table).context("cannot write the pool table into the maps")?;
+        state::write(&self.opts.state_file, &applied)?;
+        let targets = self.targets();
+        self.health.retain(|k| targets.iter().any(|t| &t.key == k));
+        self.scrapers.sync(&targets);
+        Ok(())
+    }
 
-/// Applies a changed pool file; a bad one is reported and the running
-/// configuration stays as it was.
-fn reload(reconciler: &mut Reconciler, maps: &mut Maps, opts: &RunOptions, why: &str) {
-    match config::load(&opts.pools) {
-        Ok(table) => match apply(reconciler, maps, &table, &opts.state_file) {
-            Ok(()) => tracing::info!(pools = table.pools.len(), "applied pool file after {why}"),
-            Err(e) => tracing::error!("{e:#}"),
-        },
-        Err(e) => tracing::error!("pool file not applied, keeping the previous one: {e}"),
+    /// Applies a changed pool file; a bad one is reported and the running
+    /// configuration stays as it was.
+    fn reload(&mut self, why: &str) {
+        match config::load(&self.opts.pools) {
+            Ok(table) => match self.apply(&table) {
+                Ok(()) => tracing::info!(pools = table.pools.len(), "applied pool file after {why}"),
+                Err(e) => tracing::error!("{e:#}"),
+            },
+            Err(e) => tracing::error!("pool file not applied, keeping the previous one: {e}"),
+        }
+    }
+
+    /// Every endpoint of every scraped pool.
+    fn targets(&self) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for (spec, _) in self.reconciler.current() {
+            let Some(scrape) = &spec.scrape else { continue };
+            for ep in &spec.endpoints {
+                let at = SocketAddr::new(ep.address.ip(), scrape.port.unwrap_or(ep.address.port()));
+                let url: Uri = match format!("http://{at}{}", scrape.path).parse() {
+                    Ok(url) => url,
+                    Err(e) => {
+                        tracing::error!(pool = %spec.name, endpoint = %ep.address, "bad metrics URL: {e}");
+                        continue;
+                    }
+                };
+                let key = TargetKey { pool: spec.name.clone(), endpoint: ep.address };
+                targets.push(Target { key, engine: ep.engine.unwrap_or(scrape.engine), url });
+            }
+        }
+        targets
+    }
+
+    fn endpoint_id(&self, key: &TargetKey) -> Option<u32> {
+        let (spec, done) = self.reconciler.current().iter().find(|(s, _)| s.name == key.pool)?;
+        let i = spec.endpoints.iter().position(|e| e.address == key.endpoint)?;
+        done.endpoint_ids.get(i).copied()
+    }
+
+    fn on_scrape(&mut self, outcome: Outcome) {
+        let key = outcome.key.clone();
+        if let Some(ready) = self.health.record(outcome) {
+            let Some(id) = self.endpoint_id(&key) else { return };
+            let last = self.health.get(&key).and_then(|h| h.last_error.clone()).unwrap_or_default();
+            if ready {
+                tracing::info!(pool = %key.pool, endpoint = %key.endpoint, "endpoint ready again");
+            } else {
+                tracing::warn!(pool = %key.pool, endpoint = %key.endpoint, "endpoint not ready: {last}");
+            }
+            if let Err(e) = self.reconciler.set_ready(&mut self.maps, id, ready) {
+                tracing::error!("cannot update readiness: {e:#}");
+            }
+        }
+    }
+
+    /// One score round: every scraped pool's scores and saturation.
+    fn publish(&mut self) {
+        let rounds: Vec<(u32, Vec<u32>, f64)> = self
+            .reconciler
+            .current()
+            .iter()
+            .filter(|(spec, _)| spec.scrape.is_some())
+            .map(|(spec, done)| {
+                let inputs: Vec<_> = spec
+                    .endpoints
+                    .iter()
+                    .map(|ep| self.health.fresh(&TargetKey { pool: spec.name.clone(), endpoint: ep.address }, spec.scoring.staleness))
+                    .collect();
+                let scores = score::scores(&spec.scoring.weights, &inputs);
+                (done.pool_id, scores, score::saturation(&spec.scoring.saturation, &inputs))
+            })
+            .collect();
+        for (pool_id, scores, saturation) in rounds {
+            if let Err(e) = self.reconciler.publish(&mut self.maps, pool_id, &scores, saturation) {
+                tracing::error!("cannot publish scores: {e:#}");
+            }
+        }
+    }
+
+    fn answer(&self, pending: Pending) {
+        let status = NodeStatus::collect(&self.maps, &self.reconciler, &self.health);
+        let body = match pending.query {
+            Query::Metrics => status.to_prometheus(),
+            Query::Status => serde_json::to_string_pretty(&status).unwrap_or_default(),
+        };
+        let _ = pending.reply.send(body);
     }
 }

@@ -6,10 +6,16 @@ use std::{
     collections::{HashMap, HashSet},
     fmt,
     net::SocketAddr,
+    time::Duration,
 };
 
 use kvlb_common::{endpoint, pool, vip};
 use serde::{Deserialize, Serialize};
+
+use crate::{
+    scrape::Engine,
+    score::{SaturationLimits, Weights},
+};
 
 /// How clients reach a pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,10 +48,34 @@ pub struct EndpointSpec {
     pub weight: u32,
     /// Leaving: keeps its connections, gets no new ones.
     pub draining: bool,
+    /// Its engine, when it differs from the pool's.
+    pub engine: Option<Engine>,
+}
+
+/// How a pool's model servers are scraped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScrapeSpec {
+    /// Which metric names they export.
+    pub engine: Engine,
+    /// The metrics path.
+    pub path: String,
+    /// The metrics port, when not the endpoint's own.
+    pub port: Option<u16>,
+}
+
+/// How a pool's scores and saturation are computed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScoringSpec {
+    /// Score weights.
+    pub weights: Weights,
+    /// Scores older than this are ignored by the kernel.
+    pub staleness: Duration,
+    /// Saturation thresholds.
+    pub saturation: SaturationLimits,
 }
 
 /// One pool: a VIP and the endpoints behind it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PoolSpec {
     /// Unique name.
     pub name: String,
@@ -55,12 +85,16 @@ pub struct PoolSpec {
     pub mode: Mode,
     /// The no-endpoint rule.
     pub when_empty: WhenEmpty,
+    /// Scraping, or `None` for load-only balancing (live connections).
+    pub scrape: Option<ScrapeSpec>,
+    /// Scoring.
+    pub scoring: ScoringSpec,
     /// The endpoints; empty is valid (a pool scaled to zero).
     pub endpoints: Vec<EndpointSpec>,
 }
 
 /// Every pool this node serves.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct PoolTable {
     /// The pools, in source order.
     pub pools: Vec<PoolSpec>,
@@ -130,6 +164,15 @@ impl PoolTable {
             if pool.endpoints.len() > pool::MAX_SLOTS {
                 return Err(invalid(at("endpoints"), format!("{} endpoints; a pool holds at most {}", pool.endpoints.len(), pool::MAX_SLOTS)));
             }
+            if let Some(scrape) = &pool.scrape {
+                if !scrape.path.starts_with('/') {
+                    return Err(invalid(at("metrics.path"), format!("{:?} must start with '/'", scrape.path)));
+                }
+                if scrape.port == Some(0) {
+                    return Err(invalid(at("metrics.port"), "port 0"));
+                }
+            }
+            validate_scoring(&pool.scoring).map_err(|(field, problem)| invalid(at(&format!("scoring.{field}")), problem))?;
             let mut seen = HashSet::new();
             for (e, ep) in pool.endpoints.iter().enumerate() {
                 let at = |field: &str| format!("pools[{p}].endpoints[{e}].{field}");
@@ -147,6 +190,25 @@ impl PoolTable {
         }
         Ok(())
     }
+}
+
+fn validate_scoring(s: &ScoringSpec) -> Result<(), (&'static str, String)> {
+    let w = &s.weights;
+    for (field, value) in [("queue", w.queue), ("running", w.running), ("kv", w.kv), ("conn", w.conn)] {
+        if !value.is_finite() || !(0.0..=1000.0).contains(&value) {
+            return Err((field, format!("{value} is out of range 0..=1000")));
+        }
+    }
+    if s.staleness.is_zero() || s.staleness > Duration::from_secs(60) {
+        return Err(("staleness_ms", format!("{} is out of range 1..=60000", s.staleness.as_millis())));
+    }
+    if !(s.saturation.queue.is_finite() && s.saturation.queue > 0.0) {
+        return Err(("saturation_queue", format!("{} must be above 0", s.saturation.queue)));
+    }
+    if !(s.saturation.kv > 0.0 && s.saturation.kv <= 1.0) {
+        return Err(("saturation_kv", format!("{} is out of range (0, 1]", s.saturation.kv)));
+    }
+    Ok(())
 }
 
 fn validate_name(name: &str) -> Result<(), String> {

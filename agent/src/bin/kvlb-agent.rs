@@ -35,6 +35,21 @@ enum Command {
         /// How long a removed endpoint with open connections stays draining.
         #[arg(long, default_value = "600s", value_parser = parse_duration)]
         drain_grace: Duration,
+        /// Time between scrapes of each endpoint, and between score rounds.
+        #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+        scrape_interval: Duration,
+        /// Give up on one scrape after this long.
+        #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+        scrape_timeout: Duration,
+        /// Largest metrics page read, in bytes; a larger one is an error.
+        #[arg(long, default_value_t = 4 << 20)]
+        scrape_max_bytes: usize,
+        /// Failed scrapes in a row after which an endpoint gets no new connections.
+        #[arg(long, default_value_t = 3)]
+        not_ready_after: u32,
+        /// Where to serve /metrics and /status ("off" for nowhere).
+        #[arg(long, env = "KVLB_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = parse_addr)]
+        metrics_addr: Listen,
     },
     /// Validate a pool file without touching the kernel.
     Check {
@@ -55,6 +70,17 @@ fn parse_level(s: &str) -> Result<u8, String> {
         .position(|l| *l == s)
         .map(|p| p as u8)
         .ok_or_else(|| format!("{s:?} is not one of off, error, warn, info, debug, trace"))
+}
+
+/// A listen address, or none.
+#[derive(Clone, Copy)]
+struct Listen(Option<std::net::SocketAddr>);
+
+fn parse_addr(s: &str) -> Result<Listen, String> {
+    if s == "off" {
+        return Ok(Listen(None));
+    }
+    s.parse().map(|a| Listen(Some(a))).map_err(|_| format!("{s:?} is not an address like 127.0.0.1:9464, or off"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -84,7 +110,19 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { pools, cgroup, pin_dir, bpf_log, watch_interval, drain_grace } => {
+        Command::Run {
+            pools,
+            cgroup,
+            pin_dir,
+            bpf_log,
+            watch_interval,
+            drain_grace,
+            scrape_interval,
+            scrape_timeout,
+            scrape_max_bytes,
+            not_ready_after,
+            metrics_addr,
+        } => {
             let cgroup = match cgroup {
                 Some(c) => c,
                 None => system::cgroup2_mount()?,
@@ -95,6 +133,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 attach: loader::AttachOptions { pin_dir, cgroup, log_level: bpf_log },
                 watch_interval,
                 drain_grace,
+                scrape: run::ScrapeOptions {
+                    interval: scrape_interval,
+                    timeout: scrape_timeout,
+                    max_bytes: scrape_max_bytes,
+                    fail_threshold: not_ready_after,
+                },
+                metrics_addr: metrics_addr.0,
             };
             tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(run::run(opts))
         }

@@ -28,6 +28,20 @@ fn parses_a_good_file_with_defaults() {
     assert!(t.pools[0].endpoints[1].draining);
     assert_eq!(t.pools[1].when_empty, WhenEmpty::Pass);
     assert!(t.pools[1].endpoints.is_empty(), "a pool scaled to zero is valid");
+    let scrape = t.pools[0].scrape.as_ref().unwrap();
+    assert_eq!((scrape.engine, scrape.path.as_str(), scrape.port), (Engine::Vllm, "/metrics", None));
+    assert_eq!(t.pools[0].scoring.weights, Weights::preset(Preset::KvlbDefault));
+    assert_eq!(t.pools[0].scoring.staleness, Duration::from_millis(200));
+}
+
+#[test]
+fn scoring_overrides_a_preset_and_scraping_can_be_off() {
+    let text = "pools:\n  - name: a\n    vip: 127.1.1.1:1\n    scrape: false\n    scoring:\n      preset: gie-default\n      conn: 0.25\n    endpoints:\n      - address: 127.0.0.2:1\n        engine: sglang\n";
+    let t = parse(text, "pools.yaml").unwrap();
+    assert!(t.pools[0].scrape.is_none());
+    let w = t.pools[0].scoring.weights;
+    assert_eq!((w.preset, w.queue, w.kv, w.conn), (Preset::GieDefault, 2.0, 2.0, 0.25));
+    assert_eq!(t.pools[0].endpoints[0].engine, Some(Engine::Sglang));
 }
 
 #[test]
@@ -52,6 +66,12 @@ fn errors_name_the_file_the_field_and_the_problem() {
         ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    mode: l7\n", "pools[0].mode: l7 needs kvlb-proxy"),
         ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    mode: turbo\n", "pools[0].mode: unknown variant `turbo`"),
         ("pools: [\n", "pools.yaml: "),
+        ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    metrics:\n      engine: tgi\n", "pools[0].metrics.engine: unknown variant `tgi`"),
+        ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    metrics:\n      path: metrics\n", "pools[0].metrics.path: \"metrics\" must start with '/'"),
+        ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    scoring:\n      kv: -1\n", "pools[0].scoring.kv: -1 is out of range 0..=1000"),
+        ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    scoring:\n      staleness_ms: 0\n", "pools[0].scoring.staleness_ms: 0 is out of range 1..=60000"),
+        ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    scoring:\n      saturation_kv: 1.5\n", "pools[0].scoring.saturation_kv: 1.5 is out of range (0, 1]"),
+        ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    scoring:\n      preset: fastest\n", "pools[0].scoring.preset: unknown variant `fastest`"),
     ];
     for (text, want) in cases {
         let got = err(text);

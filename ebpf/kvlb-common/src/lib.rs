@@ -7,8 +7,9 @@
 //! - [`addr`]: how addresses and ports are stored (network byte order, IPv4 as
 //!   v4-mapped IPv6).
 //! - [`vip`]: `KVLB_VIPS`, a pool's virtual address → pool.
-//! - [`pool`]: `KVLB_POOLS` (per-pool settings and the score generation) and
-//!   `KVLB_SLOTS` (the weighted slot table the kernel samples from).
+//! - [`pool`]: `KVLB_POOLS` (per-pool settings and the score generation),
+//!   `KVLB_SLOTS` (the weighted slot table the kernel samples from) and
+//!   `KVLB_POOL_CTRS` (per-pool per-CPU counters).
 //! - [`endpoint`]: `KVLB_ENDPOINTS` (one record per endpoint), `KVLB_EP_LIVE`
 //!   (live connections, kernel-maintained) and `KVLB_EP_CONNS` (per-CPU totals).
 //! - [`sock`]: `KVLB_SOCKS`, socket cookie → the VIP it asked for.
@@ -17,7 +18,7 @@
 //! # Who writes what
 //! The agent writes `KVLB_VIPS`, `KVLB_POOLS`, `KVLB_SLOTS` and
 //! `KVLB_ENDPOINTS`. The kernel programs write `KVLB_SOCKS`, `KVLB_EP_LIVE`,
-//! `KVLB_EP_CONNS` and `KVLB_COUNTERS`. Everybody else only reads.
+//! `KVLB_EP_CONNS`, `KVLB_POOL_CTRS` and `KVLB_COUNTERS`. Everybody else only reads.
 #![no_std]
 
 pub mod addr;
@@ -52,6 +53,7 @@ impl_pod!(
     vip::Vip,
     pool::Pool,
     pool::Slots,
+    pool::PoolCounters,
     endpoint::Endpoint,
     sock::SockEntry,
 );
@@ -63,6 +65,7 @@ const _: () = {
     assert!(core::mem::size_of::<vip::Vip>() == 8);
     assert!(core::mem::size_of::<pool::Pool>() == 32);
     assert!(core::mem::size_of::<pool::Slots>() == 4 + 4 * pool::MAX_SLOTS);
+    assert!(core::mem::size_of::<pool::PoolCounters>() == 24);
     assert!(core::mem::size_of::<endpoint::Endpoint>() == 40);
     assert!(core::mem::size_of::<sock::SockEntry>() == 44);
 };

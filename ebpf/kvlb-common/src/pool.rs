@@ -30,13 +30,30 @@ pub struct Pool {
     pub generation: u32,
     /// Score units one live connection adds to an endpoint's cost.
     pub conn_cost: u32,
-    /// Explicit padding, always zero.
-    pub _pad: u32,
+    /// The pool's saturation in millionths (1_000_000 = saturated), as the
+    /// agent last computed it; the proxy reads it for admission.
+    pub saturation_ppm: u32,
     /// Monotonic time (`bpf_ktime_get_ns`) the current generation was published.
     pub scores_updated_ns: u64,
     /// Scores older than this are ignored and the pick uses live connections
     /// only. Zero means the pool has no scores.
     pub staleness_ns: u64,
+}
+
+/// Map name of the per-pool counters: a per-CPU array of [`PoolCounters`]
+/// indexed by pool id, written by the kernel.
+pub const COUNTERS_MAP: &str = "KVLB_POOL_CTRS";
+
+/// Per-pool kernel counters (one copy per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolCounters {
+    /// Connects rewritten to an endpoint of the pool.
+    pub redirects: u64,
+    /// Picks that ignored the pool's scores because they were stale.
+    pub stale_fallbacks: u64,
+    /// Connects that found no eligible endpoint.
+    pub no_endpoint: u64,
 }
 
 /// Value of `KVLB_SLOTS`, keyed by pool id (`u32`): replaced as a whole, so a

@@ -60,7 +60,7 @@ pub fn pick(pool_id: u32, v4: bool) -> Pick {
     if count == 0 || count > MAX_SLOTS {
         return empty;
     }
-    let scores = score_slot(pool);
+    let scores = score_slot(pool_id, pool);
 
     let mut best: Option<(u32, &Endpoint, u64)> = None;
     let mut compared = 0;
@@ -97,12 +97,13 @@ pub fn pick(pool_id: u32, v4: bool) -> Pick {
 /// pool has no scores or they are stale (then the pick uses live connections
 /// only).
 #[inline(always)]
-fn score_slot(pool: &Pool) -> Option<usize> {
+fn score_slot(pool_id: u32, pool: &Pool) -> Option<usize> {
     if pool.staleness_ns == 0 {
         return None;
     }
     if ctx::now_ns().saturating_sub(pool.scores_updated_ns) > pool.staleness_ns {
         metrics::count(Counter::StaleFallbacks);
+        metrics::count_pool(pool_id, |c| c.stale_fallbacks += 1);
         return None;
     }
     Some((pool.generation & 1) as usize)

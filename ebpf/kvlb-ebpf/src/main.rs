@@ -95,15 +95,18 @@ fn redirect(ctx: &SockAddrContext, sa: &SockAddr, vip: VipKey, from_connect4: bo
             );
             conns::redirected(id);
             metrics::count(Counter::Redirects);
+            metrics::count_pool(target.pool_id, |c| c.redirects += 1);
             debug!(ctx, "kvlb: pool {} -> endpoint {}", target.pool_id, id);
             PROCEED
         }
         Pick::Empty { pass: true } => {
             metrics::count(Counter::NoEndpointPassed);
+            metrics::count_pool(target.pool_id, |c| c.no_endpoint += 1);
             PROCEED
         }
         Pick::Empty { pass: false } => {
             metrics::count(Counter::NoEndpointRefused);
+            metrics::count_pool(target.pool_id, |c| c.no_endpoint += 1);
             debug!(ctx, "kvlb: pool {} has no eligible endpoint", target.pool_id);
             ctx::set_errno(ECONNREFUSED);
             REJECT

@@ -3,6 +3,7 @@
 
 use std::{
     fs::File,
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Output},
     time::Duration,
@@ -59,7 +60,7 @@ impl AgentProcess {
     pub fn spawn(&mut self) {
         let log = File::options().create(true).append(true).open(self.dir.path().join("agent.log")).expect("log");
         let child = Command::new(bins::path("kvlb-agent"))
-            .args(["run", "--watch-interval", "100ms", "--pools"])
+            .args(["run", "--watch-interval", "100ms", "--metrics-addr", "127.0.0.1:0", "--pools"])
             .arg(self.pools_file())
             .arg("--cgroup")
             .arg(&self.cgroup)
@@ -88,6 +89,15 @@ impl AgentProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Where this agent serves `/metrics` and `/status`.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let log = self.log();
+        let marker = "metrics listening addr=";
+        let at = log.rfind(marker).unwrap_or_else(|| panic!("no metrics address in the agent log:\n{log}"));
+        let rest = &log[at + marker.len()..];
+        rest.split_whitespace().next().and_then(|a| a.parse().ok()).expect("metrics address")
     }
 
     /// `kvlb list --json` for this agent's pins.
@@ -124,6 +134,9 @@ pub fn run_to_exit(args: &[&str]) -> Output {
 pub struct Pool<'a> {
     /// Pool name.
     pub name: &'a str,
+    /// Whether its endpoints are model servers to scrape (plain TCP endpoint
+    /// servers have no metrics).
+    pub scrape: bool,
     /// Its VIP.
     pub vip: std::net::SocketAddr,
     /// `refuse` or `pass`.
@@ -136,7 +149,10 @@ pub struct Pool<'a> {
 pub fn pools_yaml(pools: &[Pool<'_>]) -> String {
     let mut s = String::from("pools:\n");
     for p in pools {
-        s.push_str(&format!("  - name: {}\n    vip: \"{}\"\n    when_empty: {}\n    endpoints:\n", p.name, p.vip, p.when_empty));
+        s.push_str(&format!(
+            "  - name: {}\n    vip: \"{}\"\n    when_empty: {}\n    scrape: {}\n    endpoints:\n",
+            p.name, p.vip, p.when_empty, p.scrape
+        ));
         if p.endpoints.is_empty() {
             s.truncate(s.len() - "    endpoints:\n".len());
         }

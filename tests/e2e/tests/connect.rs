@@ -19,7 +19,7 @@ fn servers(names: &[(&str, &str)]) -> Vec<EndpointServer> {
 }
 
 fn pool<'a>(name: &'a str, vip: &str, eps: &[(&EndpointServer, u32, bool)]) -> Pool<'a> {
-    Pool { name, vip: addr(vip), when_empty: "refuse", endpoints: eps.iter().map(|(e, w, d)| (e.addr, *w, *d)).collect() }
+    Pool { name, vip: addr(vip), when_empty: "refuse", scrape: false, endpoints: eps.iter().map(|(e, w, d)| (e.addr, *w, *d)).collect() }
 }
 
 fn total_live(agent: &AgentProcess) -> u64 {
@@ -184,7 +184,7 @@ const ECONNREFUSED: i32 = 111;
 fn a_pool_scaled_to_zero_refuses_or_passes_as_configured() {
     let cg = TestCgroup::new(&unique_name("kvlb-empty"));
     let vip_itself = EndpointServer::start("vip-itself", addr("127.59.1.2:18002"));
-    let yaml = "pools:\n  - name: refuse\n    vip: 127.59.1.1:18001\n  - name: pass\n    vip: 127.59.1.2:18002\n    when_empty: pass\n";
+    let yaml = "pools:\n  - name: refuse\n    vip: 127.59.1.1:18001\n  - name: pass\n    vip: 127.59.1.2:18002\n    when_empty: pass\n    scrape: false\n";
     let agent = AgentProcess::start(&cg, yaml);
     let refused = probe::run(Some(&cg), addr("127.59.1.1:18001"), 3, 0);
     assert!(refused.conns.iter().all(|c| c.errno == Some(ECONNREFUSED)), "{:?}", refused.conns);

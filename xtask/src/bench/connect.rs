@@ -39,7 +39,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let cgroup = TestCgroup::new(&unique_name("kvlb-bench"));
     let _agent = AgentProcess::start(
         &cgroup,
-        &format!("pools:\n  - name: bench\n    vip: \"{vip}\"\n    endpoints:\n      - address: \"{endpoint}\"\n"),
+        &format!("pools:\n  - name: bench\n    vip: \"{vip}\"\n    scrape: false\n    endpoints:\n      - address: \"{endpoint}\"\n"),
     );
 
     let modes: [(&str, SocketAddr, bool); 3] = [
