@@ -84,10 +84,10 @@ impl Series {
 
     /// The matching samples' values, if the metric is present.
     fn values(&self, metrics: &[Metric]) -> Option<Vec<f64>> {
-        let metric = metrics.iter().find(|m| m.name == self.name)?;
-        let values: Vec<f64> = metric
-            .samples
+        let values: Vec<f64> = metrics
             .iter()
+            .filter(|m| m.name == self.name)
+            .flat_map(|m| &m.samples)
             .filter(|s| match self.label {
                 Some((k, v)) => s.labels.iter().any(|l| l.key == k && l.value == v),
                 None => true,
@@ -156,7 +156,13 @@ pub fn parse(engine: Engine, text: &str) -> Result<EngineMetrics, ScrapeError> {
     if text.trim().is_empty() {
         return Err(ScrapeError::Missing(waiting[0].name));
     }
-    let scrape = Scrape::parse(text).map_err(|e| {
+    // Only sample lines matter. Dropping the HELP/TYPE comments also makes
+    // both exposition dialects parse alike: classic text (`# TYPE x_total
+    // counter`, as vLLM's Python client writes) and OpenMetrics (`# TYPE x
+    // counter` over `x_total` samples), which the parser would otherwise
+    // reject as a family without samples.
+    let samples: String = text.lines().filter(|l| !l.trim_start().starts_with('#')).flat_map(|l| [l, "\n"]).collect();
+    let scrape = Scrape::parse(&samples).map_err(|e| {
         let mut message = format!("{e:?}");
         message.truncate(200);
         ScrapeError::Syntax(message)

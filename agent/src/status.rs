@@ -160,6 +160,51 @@ impl NodeStatus {
         }
     }
 
+    /// A human-readable table for `kvlb status`.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let opt = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+        let mut s = String::new();
+        for p in &self.pools {
+            let _ = writeln!(
+                s,
+                "pool {}  vip {}  saturation {:.2}  redirects {}  stale-fallbacks {}  no-endpoint {}{}",
+                p.name,
+                p.vip,
+                p.saturation,
+                p.redirects,
+                p.stale_fallbacks,
+                p.no_endpoint,
+                if p.scraped { "" } else { "  (not scraped: live connections only)" }
+            );
+            let _ = writeln!(s, "  {:<24}{:<10}{:>9}{:>9}{:>9}{:>7}{:>6}{:>9}  {}", "ENDPOINT", "STATE", "SCORE", "WAITING", "RUNNING", "KV", "LIVE", "AGE ms", "LAST ERROR");
+            for e in &p.endpoints {
+                let state = if e.draining { "draining" } else if e.ready { "ready" } else { "not-ready" };
+                let _ = writeln!(
+                    s,
+                    "  {:<24}{:<10}{:>9}{:>9}{:>9}{:>7}{:>6}{:>9}  {}",
+                    e.address.to_string(),
+                    state,
+                    e.score,
+                    opt(e.waiting, 0),
+                    opt(e.running, 0),
+                    opt(e.kv_usage, 2),
+                    e.live_connections,
+                    opt(e.score_age_seconds.map(|a| a * 1000.0), 0),
+                    e.last_error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "agent: cpu {:.2}s  rss {:.1} MiB  fds {}",
+            self.process.cpu_seconds,
+            self.process.resident_bytes as f64 / (1 << 20) as f64,
+            self.process.open_fds
+        );
+        s
+    }
+
     /// The Prometheus text exposition (names prefixed `kvlb_`, units in the
     /// names, `_total` on counters).
     pub fn to_prometheus(&self) -> String {

@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use kvlb_agent::{inspect::Snapshot, maps::Maps, state};
+use kvlb_agent::{inspect::Snapshot, maps::Maps, state, status::NodeStatus};
 use kvlb_common::DEFAULT_PIN_DIR;
 
 #[derive(Parser)]
@@ -20,6 +20,16 @@ struct Cli {
 enum Command {
     /// Pools, endpoints, weights, flags, live connections and counters.
     List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Each endpoint's live score, the scraped inputs behind it and their age
+    /// (asks the running agent).
+    Status {
+        /// The agent's metrics address (its --metrics-addr).
+        #[arg(long, env = "KVLB_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+        agent: std::net::SocketAddr,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
@@ -47,6 +57,23 @@ fn execute(cli: &Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&snapshot)?);
             } else {
                 print!("{}", snapshot.to_text());
+            }
+            Ok(())
+        }
+        Command::Status { agent, json } => {
+            let url = format!("http://{agent}/status");
+            let body = ureq::get(&url)
+                .config()
+                .timeout_global(Some(std::time::Duration::from_secs(3)))
+                .build()
+                .call()
+                .and_then(|r| r.into_body().read_to_string())
+                .map_err(|e| anyhow::anyhow!("cannot reach the agent at {url}: {e} (is kvlb-agent running with --metrics-addr {agent}?)"))?;
+            if json {
+                println!("{body}");
+            } else {
+                let status: NodeStatus = serde_json::from_str(&body)?;
+                print!("{}", status.to_text());
             }
             Ok(())
         }

@@ -17,6 +17,14 @@ fn reads_vllm_summing_series() {
 }
 
 #[test]
+fn reads_openmetrics_counter_families_and_non_adjacent_series() {
+    let text = "# TYPE vllm:prefix_cache_queries counter\nvllm:prefix_cache_queries_total{model_name=\"m\"} 10\n\
+vllm:num_requests_running{model_name=\"m\"} 1\nvllm:num_requests_waiting{model_name=\"m\"} 2\n\
+vllm:kv_cache_usage_perc{model_name=\"m\"} 0.1\nvllm:num_requests_waiting{model_name=\"lora\"} 5\n# EOF\n";
+    assert_eq!(parse(Engine::Vllm, text).unwrap(), EngineMetrics { waiting: 7.0, running: 1.0, kv_usage: 0.1 });
+}
+
+#[test]
 fn reads_the_older_vllm_kv_name() {
     let text = "vllm:num_requests_running 1\nvllm:num_requests_waiting 0\nvllm:gpu_cache_usage_perc 0.9\n";
     assert_eq!(parse(Engine::Vllm, text).unwrap().kv_usage, 0.9);

@@ -83,6 +83,26 @@ impl AgentProcess {
         assert!(ready.is_some(), "kvlb-agent did not become ready:\n{}", self.log());
     }
 
+    /// Sends a signal (`STOP`, `CONT`, ...) to the agent.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("agent running").id();
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// The agent's `/status` JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let url = format!("http://{}/status", self.metrics_addr());
+        let body = ureq::get(&url).call().and_then(|r| r.into_body().read_to_string()).unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        serde_json::from_str(&body).expect("status JSON")
+    }
+
+    /// The agent's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.metrics_addr());
+        ureq::get(&url).call().and_then(|r| r.into_body().read_to_string()).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    }
+
     /// Kills the agent with SIGKILL (its pins stay).
     pub fn sigkill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -14,3 +14,15 @@ pub fn path(name: &str) -> PathBuf {
     assert!(bin.exists(), "{} is not built: run `cargo build --bins` (cargo xtask test does)", bin.display());
     bin
 }
+
+/// The test venv's Python (`.tools/venv`, made by `cargo xtask setup`).
+pub fn python() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
+    assert!(venv.exists(), "{} is missing: run `cargo xtask setup` (cargo xtask test does)", venv.display());
+    venv
+}
+
+/// A Python script of the harness, by file name.
+pub fn python_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python").join(name)
+}

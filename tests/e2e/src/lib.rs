@@ -8,6 +8,8 @@
 //! - [`endpoint`]: TCP servers that greet with their name and count connections.
 //! - [`agent`]: `kvlb-agent` as a child process with its own pin directory.
 //! - [`probe`]: the `kvlb-probe` client, run inside a test cgroup.
+//! - [`sim`]: `kvlb-sim` model servers as child processes, and load on them.
+//! - [`metrics_stub`]: a metrics endpoint that misbehaves on purpose.
 //!
 //! Tests may run in parallel: every cgroup, pin directory and port is unique
 //! to its test.
@@ -16,7 +18,9 @@ pub mod agent;
 pub mod bins;
 pub mod cgroup;
 pub mod endpoint;
+pub mod metrics_stub;
 pub mod probe;
+pub mod sim;
 
 /// A name unique to this process and call, for cgroups and pin directories.
 pub fn unique_name(prefix: &str) -> String {

@@ -65,6 +65,16 @@ fn read_report(out: impl BufRead) -> Report {
 /// Opens `count` connections to `addr` from inside `cgroup` (or from the
 /// test's own cgroup when `None`), closing each after its greeting.
 pub fn run(cgroup: Option<&TestCgroup>, addr: SocketAddr, count: u32, interval_ms: u64) -> Report {
+    run_with(cgroup, addr, count, interval_ms, &[])
+}
+
+/// Opens `count` connections to model servers (which send no greeting) and
+/// closes each at once; where they landed shows in the kernel's counters.
+pub fn connect_only(cgroup: &TestCgroup, addr: SocketAddr, count: u32) -> Report {
+    run_with(Some(cgroup), addr, count, 0, &["--connect-only"])
+}
+
+fn run_with(cgroup: Option<&TestCgroup>, addr: SocketAddr, count: u32, interval_ms: u64, extra: &[&str]) -> Report {
     let probe = bins::path("kvlb-probe");
     let mut cmd = match cgroup {
         Some(cg) => cg.command(&probe),
@@ -73,6 +83,7 @@ pub fn run(cgroup: Option<&TestCgroup>, addr: SocketAddr, count: u32, interval_m
     let out = cmd
         .arg(addr.to_string())
         .args(["--count", &count.to_string(), "--interval-ms", &interval_ms.to_string()])
+        .args(extra)
         .stderr(Stdio::inherit())
         .output()
         .expect("run kvlb-probe");

@@ -25,13 +25,16 @@ struct Args {
     /// Keep every connection open until stdin closes.
     #[arg(long)]
     hold: bool,
+    /// Only connect (for servers that do not greet, such as model servers).
+    #[arg(long)]
+    connect_only: bool,
 }
 
 fn main() {
     let args = Args::parse();
     let mut held = Vec::new();
     for _ in 0..args.count {
-        let (line, stream) = connect(args.addr);
+        let (line, stream) = connect(args.addr, args.connect_only);
         println!("{line}");
         if let (true, Some(s)) = (args.hold, stream) {
             held.push(s);
@@ -47,12 +50,15 @@ fn main() {
 }
 
 /// One connection: its report line, and the stream if it opened.
-fn connect(addr: SocketAddr) -> (serde_json::Value, Option<TcpStream>) {
+fn connect(addr: SocketAddr, connect_only: bool) -> (serde_json::Value, Option<TcpStream>) {
     let stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
         Ok(s) => s,
         Err(e) => return (serde_json::json!({ "error": e.to_string(), "errno": e.raw_os_error() }), None),
     };
     let peer = stream.peer_addr().map(|p| p.to_string()).ok();
+    if connect_only {
+        return (serde_json::json!({ "endpoint": "connected", "peer": peer }), Some(stream));
+    }
     let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
     let mut greeting = String::new();
     let read = BufReader::new(&stream).read_line(&mut greeting);
