@@ -9,6 +9,9 @@
 //!     mode: connect          # connect (default) | l7
 //!     when_empty: refuse     # refuse (default) | pass
 //!     scrape: true           # false: balance on live connections only
+//!     models: [meta-llama/Llama-3.1-8B-Instruct]  # model names it serves (L7 routing)
+//!     adapters: [sql-lora]   # LoRA adapters its endpoints serve
+//!     split_weight: 100      # share among pools serving the same model (default 100)
 //!     metrics:               # where and how to scrape (defaults shown)
 //!       engine: vllm         # vllm | sglang | trtllm
 //!       path: /metrics
@@ -70,6 +73,12 @@ struct PoolEntry {
     when_empty: WhenEmpty,
     #[serde(default = "yes")]
     scrape: bool,
+    #[serde(default)]
+    models: Vec<String>,
+    #[serde(default)]
+    adapters: Vec<String>,
+    #[serde(default = "default_split_weight")]
+    split_weight: u32,
     #[serde(default)]
     metrics: MetricsEntry,
     #[serde(default)]
@@ -156,6 +165,10 @@ struct EndpointEntry {
     engine: Option<Engine>,
 }
 
+fn default_split_weight() -> u32 {
+    100
+}
+
 fn yes() -> bool {
     true
 }
@@ -205,6 +218,9 @@ pub fn parse(text: &str, file: &str) -> Result<PoolTable, ConfigError> {
                 mode: p.mode,
                 when_empty: p.when_empty,
                 scrape: p.scrape.then(|| ScrapeSpec { engine: p.metrics.engine, path: p.metrics.path, port: p.metrics.port }),
+                models: p.models,
+                adapters: p.adapters,
+                split_weight: p.split_weight,
                 scoring: p.scoring.into_spec(),
                 endpoints: p
                     .endpoints

@@ -87,6 +87,14 @@ pub struct PoolSpec {
     pub when_empty: WhenEmpty,
     /// Scraping, or `None` for load-only balancing (live connections).
     pub scrape: Option<ScrapeSpec>,
+    /// Model names this pool serves: the OpenAI `model` field the L7 proxy
+    /// routes on.
+    pub models: Vec<String>,
+    /// LoRA adapter names its endpoints serve; a request for one goes to this
+    /// pool.
+    pub adapters: Vec<String>,
+    /// Share of a model's requests among the pools serving it (a canary split).
+    pub split_weight: u32,
     /// Scoring.
     pub scoring: ScoringSpec,
     /// The endpoints; empty is valid (a pool scaled to zero).
@@ -171,6 +179,15 @@ impl PoolTable {
                 if scrape.port == Some(0) {
                     return Err(invalid(at("metrics.port"), "port 0"));
                 }
+            }
+            for (i, model) in pool.models.iter().chain(&pool.adapters).enumerate() {
+                let field = if i < pool.models.len() { format!("models[{i}]") } else { format!("adapters[{}]", i - pool.models.len()) };
+                if model.trim().is_empty() || model.len() > 256 {
+                    return Err(invalid(at(&field), "a model name must be 1-256 characters"));
+                }
+            }
+            if !(1..=MAX_WEIGHT).contains(&pool.split_weight) {
+                return Err(invalid(at("split_weight"), format!("{} is out of range 1..={MAX_WEIGHT}", pool.split_weight)));
             }
             validate_scoring(&pool.scoring).map_err(|(field, problem)| invalid(at(&format!("scoring.{field}")), problem))?;
             let mut seen = HashSet::new();
