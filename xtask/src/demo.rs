@@ -1,70 +1,101 @@
-//! `cargo xtask demo`: the standalone demo on this machine. Three endpoint
-//! servers, the agent on the embedded demo pool file, clients in a child
-//! cgroup connecting to the VIP, and a printout of where connections went and
-//! why. Everything it creates is removed when it ends.
+//! `cargo xtask demo`: the standalone demo on this machine. Three simulated
+//! model servers (`kvlb-sim`), the agent on the embedded demo pool file,
+//! clients in a child cgroup connecting to the VIP, and a printout of where
+//! connections went and why. Everything it creates is removed when it ends.
 
-use std::{collections::BTreeMap, net::SocketAddr};
+use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
-use kvlb_e2e::{
-    agent::AgentProcess,
-    cgroup::TestCgroup,
-    endpoint::EndpointServer,
-    probe, unique_name,
-};
+use kvlb_e2e::{agent::AgentProcess, cgroup::TestCgroup, probe, sim::Sim, unique_name, wait_for};
 
 /// The pool file the agent embeds for this demo.
 const DEMO_POOLS: &str = include_str!("../../agent/src/demo-pools.yaml");
 const VIP: &str = "127.77.0.1:8000";
-const ENDPOINTS: [(&str, &str, u32); 3] =
-    [("replica-1", "127.77.1.1:9000", 2), ("replica-2", "127.77.1.2:9000", 1), ("replica-3", "127.77.1.3:9000", 1)];
+const REPLICAS: [(&str, &str, u32); 3] = [("replica-1", "127.77.1.1", 2), ("replica-2", "127.77.1.2", 1), ("replica-3", "127.77.1.3", 1)];
+const PORT: u16 = 9000;
 
 /// Runs the demo.
 pub fn run() -> anyhow::Result<()> {
     let vip: SocketAddr = VIP.parse()?;
-    let servers: Vec<EndpointServer> = ENDPOINTS.iter().map(|(n, a, _)| EndpointServer::start(n, a.parse().expect("address"))).collect();
+    let sims: Vec<Sim> = REPLICAS.iter().map(|(_, host, _)| Sim::serve_on(host, PORT, &["--max-num-seqs", "4"])).collect();
+    let addrs: Vec<SocketAddr> = sims.iter().map(|s| s.addr).collect();
     let cgroup = TestCgroup::new(&unique_name("kvlb-demo"));
-    println!("kvlb demo: pool `demo-llm`, VIP {VIP}, three replicas (weights 2:1:1)");
+    println!("kvlb demo: pool `demo-llm` behind VIP {VIP}: three simulated vLLM replicas (kvlb-sim), weights 2:1:1");
     println!("  agent attached to cgroup {}; clients run inside it\n", cgroup.path().display());
     let agent = AgentProcess::start(&cgroup, DEMO_POOLS);
+    let status = || agent.kvlb(&["status", "--agent", &agent.metrics_addr().to_string()]);
+    anyhow::ensure!(
+        wait_for(Duration::from_secs(10), || (!status().contains(" - ")).then_some(())).is_some(),
+        "the agent never scraped the replicas:\n{}",
+        agent.log()
+    );
 
-    println!("1. 1000 short connections to the VIP. Each connect() is rewritten in the kernel:");
-    println!("   two weighted random slots are drawn and the replica with fewer live connections");
-    println!("   per unit of weight wins; short connections are idle, so the split follows the weights.");
-    let report = probe::run(Some(&cgroup), vip, 1000, 0);
-    print_split(&report.by_endpoint(), 1000, None);
-    let peers: BTreeMap<&str, usize> = report.conns.iter().fold(BTreeMap::new(), |mut m, c| {
-        *m.entry(c.peer.as_deref().unwrap_or("-")).or_default() += 1;
-        m
-    });
-    println!("   getpeername() reported: {peers:?} (the VIP, not the replica)\n");
+    println!("1. All replicas idle. 1000 short connections to the VIP; each connect() is rewritten");
+    println!("   in the kernel: two weighted random slots are drawn and the cheaper replica wins.");
+    println!("   Idle replicas cost the same, so the split follows the weights.");
+    print_split(&split(&agent, &cgroup, vip, &addrs, 1000)?, 1000, None);
 
-    println!("2. 40 connections held open: live counts steer the pick (kvlb list):");
+    println!("\n2. replica-1 gets 16 long requests (4 run, 12 wait). The agent scrapes every 50 ms and");
+    println!("   publishes each replica's score = 1000 x (waiting + 0.25 running + 0.5 kv/(1-kv)); kvlb status:");
+    let _load = sims[0].load(16, 4000);
+    anyhow::ensure!(
+        wait_for(Duration::from_secs(10), || {
+            let s = agent.status();
+            (s["pools"][0]["endpoints"][0]["score"].as_u64() >= Some(10_000)).then_some(())
+        })
+        .is_some(),
+        "replica-1's score never rose:\n{}",
+        status()
+    );
+    print!("{}", indent(&status()));
+    println!("   1000 new connections: replica-1 now wins only when both draws land on it.");
+    print_split(&split(&agent, &cgroup, vip, &addrs, 1000)?, 1000, None);
+
+    println!("\n3. 40 connections held open: the kernel counts them per replica (kvlb list):");
     let held = probe::hold(&cgroup, vip, 40);
     print!("{}", indent(&agent.kvlb(&["list"])));
+    print!("{}", indent(&status()));
     held.release();
 
-    println!("\n3. replica-3 marked draining in the pool file; 300 new connections:");
+    println!("\n4. replica-3 marked draining in the pool file; 300 new connections:");
     agent.write_pools(&DEMO_POOLS.replace("      - address: 127.77.1.3:9000\n", "      - address: 127.77.1.3:9000\n        draining: true\n"));
-    let drained = kvlb_e2e::wait_for(std::time::Duration::from_secs(10), || {
-        (agent.list()["pools"][0]["slots"].as_u64() == Some(1024) && agent.kvlb(&["list"]).contains("draining")).then_some(())
-    });
-    anyhow::ensure!(drained.is_some(), "the agent did not apply the changed pool file:\n{}", agent.log());
-    let report = probe::run(Some(&cgroup), vip, 300, 0);
-    print_split(&report.by_endpoint(), 300, Some("replica-3"));
-    println!("\nProcesses outside the cgroup are untouched: a connect from here to {VIP} gets {:?}.", probe::run(None, vip, 1, 0).conns[0].error.as_deref().unwrap_or("a connection?!"));
-    println!("Done; detaching. Endpoint servers accepted {:?} connections in all.", servers.iter().map(|s| s.accepted()).collect::<Vec<_>>());
+    anyhow::ensure!(
+        wait_for(Duration::from_secs(10), || agent.kvlb(&["list"]).contains("draining").then_some(())).is_some(),
+        "the agent did not apply the changed pool file:\n{}",
+        agent.log()
+    );
+    print_split(&split(&agent, &cgroup, vip, &addrs, 300)?, 300, Some("replica-3"));
+
+    let metrics = agent.metrics();
+    println!("\nThe agent's Prometheus metrics (http://{}/metrics), a few lines:", agent.metrics_addr());
+    for line in metrics.lines().filter(|l| l.starts_with("kvlb_endpoint_score{") || l.starts_with("kvlb_pool_redirects_total")) {
+        println!("   {line}");
+    }
+    let outside = probe::connect_only_outside(vip);
+    println!("\nProcesses outside the cgroup are untouched: a connect from here to {VIP} gets {outside:?}.");
+    println!("Done; detaching and stopping the replicas.");
     Ok(())
 }
 
-/// Prints each replica's expected and actual share; `draining` gets none.
-fn print_split(by: &BTreeMap<String, usize>, total: usize, draining: Option<&str>) {
+/// Opens `n` connections through the VIP; returns how many each replica got,
+/// read from the kernel's per-endpoint counters.
+fn split(agent: &AgentProcess, cgroup: &TestCgroup, vip: SocketAddr, addrs: &[SocketAddr], n: u32) -> anyhow::Result<BTreeMap<String, u64>> {
+    let before = agent.connections();
+    let report = probe::connect_only(cgroup, vip, n);
+    anyhow::ensure!(report.failures().is_empty(), "connections failed: {:?}", report.failures());
+    let after = agent.connections();
+    Ok(REPLICAS.iter().zip(addrs).map(|((name, _, _), a)| (name.to_string(), after[a] - before[a])).collect())
+}
+
+/// Prints each replica's expected (by weight) and actual share; `draining`
+/// gets none.
+fn print_split(by: &BTreeMap<String, u64>, total: u64, draining: Option<&str>) {
     let weight = |name: &str, w: u32| if Some(name) == draining { 0 } else { w };
-    let weights: u32 = ENDPOINTS.iter().map(|e| weight(e.0, e.2)).sum();
-    println!("   {:<10} {:>6} {:>9} {:>7}", "replica", "weight", "expected", "got");
-    for (name, _, w) in ENDPOINTS {
+    let weights: u32 = REPLICAS.iter().map(|r| weight(r.0, r.2)).sum();
+    println!("   {:<10} {:>6} {:>10} {:>7}", "replica", "weight", "by weight", "got");
+    for (name, _, w) in REPLICAS {
         let got = by.get(name).copied().unwrap_or(0);
         let expected = 100.0 * f64::from(weight(name, w)) / f64::from(weights);
-        println!("   {name:<10} {w:>6} {expected:>8.1}% {:>6.1}%", 100.0 * got as f64 / total as f64);
+        println!("   {name:<10} {w:>6} {expected:>9.1}% {:>6.1}%", 100.0 * got as f64 / total as f64);
     }
 }
 

@@ -56,9 +56,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Builds every binary the tests and the demo start.
+/// Builds every binary the tests, the demo and the benchmarks start.
 fn build() -> anyhow::Result<()> {
-    cmd::run("cargo", &["build", "--quiet", "--bins"])
+    cmd::run("cargo", &["build", "--quiet", "--bins", "-p", "kvlb-agent", "-p", "kvlb-e2e", "-p", "kvlb-sim"])
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {

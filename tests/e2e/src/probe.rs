@@ -74,6 +74,12 @@ pub fn connect_only(cgroup: &TestCgroup, addr: SocketAddr, count: u32) -> Report
     run_with(Some(cgroup), addr, count, 0, &["--connect-only"])
 }
 
+/// Tries one connection from the caller's own cgroup (outside any test
+/// cgroup) and returns its error, if it failed.
+pub fn connect_only_outside(addr: SocketAddr) -> Option<String> {
+    run_with(None, addr, 1, 0, &["--connect-only"]).conns.remove(0).error
+}
+
 fn run_with(cgroup: Option<&TestCgroup>, addr: SocketAddr, count: u32, interval_ms: u64, extra: &[&str]) -> Report {
     let probe = bins::path("kvlb-probe");
     let mut cmd = match cgroup {

@@ -24,8 +24,14 @@ impl Sim {
     /// Starts `kvlb-sim serve` on `host`, a free port, with `extra` flags, and
     /// waits until it listens.
     pub fn serve(host: &str, extra: &[&str]) -> Self {
+        Self::serve_on(host, 0, extra)
+    }
+
+    /// Starts `kvlb-sim serve` on `host:port` with `extra` flags, and waits
+    /// until it listens.
+    pub fn serve_on(host: &str, port: u16, extra: &[&str]) -> Self {
         let mut child = Command::new(bins::path("kvlb-sim"))
-            .args(["serve", "--host", host, "--port", "0", "--model", MODEL])
+            .args(["serve", "--host", host, "--port", &port.to_string(), "--model", MODEL])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()

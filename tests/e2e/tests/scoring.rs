@@ -33,15 +33,8 @@ fn endpoint(status: &Value, addr: SocketAddr) -> Value {
 
 /// Connections the kernel redirected to each endpoint so far.
 fn connections(agent: &AgentProcess, addrs: &[SocketAddr]) -> Vec<u64> {
-    let list = agent.list();
-    addrs
-        .iter()
-        .map(|a| {
-            list["pools"][0]["endpoints"].as_array().unwrap().iter().find(|e| e["address"] == a.to_string()).unwrap()["connections"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
+    let all = agent.connections();
+    addrs.iter().map(|a| all[a]).collect()
 }
 
 /// Opens `n` connections through the VIP; returns how many each endpoint got.
