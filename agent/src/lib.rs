@@ -5,6 +5,8 @@
 //! - [`table`]: the internal pool table every discovery source fills, and its
 //!   validation.
 //! - [`config`]: the standalone pool file (YAML) → table.
+//! - [`k8s`]: Kubernetes discovery (InferencePools, KvlbPools) → table, and
+//!   KvlbPool status.
 //! - [`system`]: the host's cgroup v2 mount and bpffs.
 //! - [`loader`]: load, attach and pin the programs; detach.
 //! - [`maps`]: typed handles to the pinned maps.
@@ -23,6 +25,7 @@
 pub mod config;
 pub mod health;
 pub mod inspect;
+pub mod k8s;
 pub mod loader;
 pub mod maps;
 pub mod reconcile;

@@ -1,27 +1,32 @@
-//! The agent's main loop in standalone mode: attach, apply the pool file,
-//! scrape every endpoint and publish scores, follow pool-file changes (file
-//! watch and SIGHUP), and answer `/metrics` and `/status`, until SIGTERM.
+//! The agent's main loop: take the pool table from its source (the pool
+//! file, or Kubernetes discovery), attach, apply it, scrape every endpoint
+//! and publish scores, apply every later table the source sends, and answer
+//! `/metrics` and `/status`, until SIGTERM. Both sources produce the same
+//! [`PoolTable`]; everything below discovery is one code path.
 //!
 //! On SIGTERM or SIGINT the agent exits and leaves programs and maps pinned:
 //! routing continues (on live connections once scores go stale), and the next
-//! agent takes over without a gap. Only `kvlb-agent detach` removes them.
+//! agent takes over without a gap. Only `kvlb-agent detach` removes them, or,
+//! in Kubernetes mode, the agent itself when its DaemonSet is gone (`helm
+//! uninstall`).
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
 use anyhow::Context;
 use hyper::Uri;
 use tokio::{
-    signal::unix::{SignalKind, signal},
+    signal::unix::{Signal, SignalKind, signal},
     sync::mpsc,
 };
 
 use crate::{
     config,
     health::Health,
+    k8s::{self, KubeOptions, kube_state, uninstall::UninstallCheck},
     loader::{self, AttachOptions},
     maps::Maps,
     reconcile::Reconciler,
@@ -52,15 +57,25 @@ pub struct ScrapeOptions {
     pub fail_threshold: u32,
 }
 
+/// Where the pools come from.
+#[derive(Clone, Debug)]
+pub enum PoolSource {
+    /// The standalone pool file, followed by polling and on SIGHUP.
+    File(PathBuf),
+    /// InferencePools, their pods on this node, KvlbPools and Services.
+    Kubernetes(KubeOptions),
+}
+
 /// Everything `kvlb-agent run` needs.
 pub struct RunOptions {
-    /// The pool file.
-    pub pools: PathBuf,
+    /// Where the pools come from.
+    pub source: PoolSource,
     /// Where and how to attach.
     pub attach: AttachOptions,
     /// Where to write pool names for the CLI.
     pub state_file: PathBuf,
-    /// How often to check the pool file for changes.
+    /// How often to check the pool file for changes and to remove drained
+    /// endpoints.
     pub watch_interval: Duration,
     /// How long removed endpoints keep draining.
     pub drain_grace: Duration,
@@ -68,6 +83,14 @@ pub struct RunOptions {
     pub scrape: ScrapeOptions,
     /// Where to serve `/metrics` and `/status` (port 0 picks one).
     pub metrics_addr: Option<SocketAddr>,
+}
+
+/// A started source: its first table, the later ones, and, in Kubernetes
+/// mode, how to tell an uninstall at shutdown.
+struct Source {
+    first: PoolTable,
+    tables: mpsc::Receiver<PoolTable>,
+    uninstall: Option<UninstallCheck>,
 }
 
 /// The state the main loop owns.
@@ -82,7 +105,7 @@ struct Agent {
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     // Validate before touching the kernel: bad input leaves nothing behind.
-    let table = config::load(&opts.pools)?;
+    let mut source = start_source(&opts).await?;
     let listener = match opts.metrics_addr {
         Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} for metrics"))?),
         None => None,
@@ -97,20 +120,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         scrapers: Scrapers::new(client, opts.scrape.interval, scraped_tx),
         opts,
     };
-    agent.apply(&table)?;
+    agent.apply(&source.first)?;
 
     let (query_tx, mut queries) = mpsc::channel::<Pending>(64);
     if let Some(listener) = listener {
         tracing::info!(addr = %listener.local_addr()?, "metrics listening");
         tokio::spawn(server::serve(listener, query_tx));
     }
-    tracing::info!(pools = table.pools.len(), cgroup = %agent.opts.attach.cgroup.display(), pin_dir = %agent.opts.attach.pin_dir.display(), "kvlb-agent ready");
+    tracing::info!(pools = source.first.pools.len(), cgroup = %agent.opts.attach.cgroup.display(), pin_dir = %agent.opts.attach.pin_dir.display(), "kvlb-agent ready");
 
-    let mut current = std::fs::read(&agent.opts.pools).ok();
-    let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let mut watch = tokio::time::interval(agent.opts.watch_interval);
+    let mut sweep = tokio::time::interval(agent.opts.watch_interval);
     let mut publish = tokio::time::interval(agent.opts.scrape.interval);
     publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut kernel_log = attached.logger;
@@ -120,16 +141,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             Some(outcome) = scraped.recv() => agent.on_scrape(outcome),
             _ = publish.tick() => agent.publish(),
             Some(pending) = queries.recv() => agent.answer(pending),
-            _ = hup.recv() => {
-                current = std::fs::read(&agent.opts.pools).ok();
-                agent.reload("SIGHUP");
-            }
-            _ = watch.tick() => {
-                let now = std::fs::read(&agent.opts.pools).ok();
-                if now.is_some() && now != current {
-                    current = now;
-                    agent.reload("file change");
-                }
+            Some(table) = source.tables.recv() => match agent.apply(&table) {
+                Ok(()) => tracing::info!(pools = table.pools.len(), "applied a new pool table"),
+                Err(e) => tracing::error!("{e:#}"),
+            },
+            _ = sweep.tick() => {
                 if let Err(e) = agent.reconciler.sweep(&mut agent.maps) {
                     tracing::warn!("cannot remove drained endpoints: {e:#}");
                 }
@@ -143,8 +159,80 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
             _ = int.recv() => break,
         }
     }
-    tracing::info!("kvlb-agent stopping; programs and maps stay pinned, routing continues");
+    match source.uninstall {
+        Some(check) if check.uninstalling().await => {
+            tracing::info!("the agent's DaemonSet is gone (uninstall): detaching programs and maps");
+            detach(&agent.opts.attach.pin_dir, &agent.opts.state_file)
+        }
+        _ => {
+            tracing::info!("kvlb-agent stopping; programs and maps stay pinned, routing continues");
+            Ok(())
+        }
+    }
+}
+
+/// Removes every program, link and map pinned in `pin_dir`, and the state
+/// files that describe them.
+pub fn detach(pin_dir: &Path, state_file: &Path) -> anyhow::Result<()> {
+    loader::detach(pin_dir)?;
+    for file in [state_file.to_path_buf(), kube_state::path_for(state_file)] {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => tracing::warn!("cannot remove {}: {e}", file.display()),
+            _ => {}
+        }
+    }
     Ok(())
+}
+
+/// Starts the pool source and waits for its first table: a pool file must be
+/// valid, Kubernetes must have listed every resource once.
+async fn start_source(opts: &RunOptions) -> anyhow::Result<Source> {
+    match &opts.source {
+        PoolSource::File(path) => {
+            let first = config::load(path)?;
+            let hup = signal(SignalKind::hangup())?;
+            let (tables_tx, tables) = mpsc::channel(4);
+            tokio::spawn(follow_file(path.clone(), opts.watch_interval, hup, tables_tx));
+            Ok(Source { first, tables, uninstall: None })
+        }
+        PoolSource::Kubernetes(kube) => {
+            let discovery = k8s::start(kube.clone()).await?;
+            Ok(Source { first: discovery.first, tables: discovery.tables, uninstall: discovery.uninstall })
+        }
+    }
+}
+
+/// Follows a pool file: every valid new version (polled every `every`, or
+/// re-read on SIGHUP) goes to `tables`; an invalid one is reported and the
+/// running configuration stays.
+async fn follow_file(path: PathBuf, every: Duration, mut hup: Signal, tables: mpsc::Sender<PoolTable>) {
+    let mut current = std::fs::read(&path).ok();
+    let mut poll = tokio::time::interval(every);
+    loop {
+        let why = tokio::select! {
+            _ = hup.recv() => {
+                current = std::fs::read(&path).ok();
+                "SIGHUP"
+            }
+            _ = poll.tick() => {
+                let now = std::fs::read(&path).ok();
+                if now.is_none() || now == current {
+                    continue;
+                }
+                current = now;
+                "file change"
+            }
+        };
+        match config::load(&path) {
+            Ok(table) => {
+                tracing::info!(pools = table.pools.len(), "pool file read after {why}");
+                if tables.send(table).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::error!("pool file not applied, keeping the previous one: {e}"),
+        }
+    }
 }
 
 impl Agent {
@@ -155,18 +243,6 @@ impl Agent {
         self.health.retain(|k| targets.iter().any(|t| &t.key == k));
         self.scrapers.sync(&targets);
         Ok(())
-    }
-
-    /// Applies a changed pool file; a bad one is reported and the running
-    /// configuration stays as it was.
-    fn reload(&mut self, why: &str) {
-        match config::load(&self.opts.pools) {
-            Ok(table) => match self.apply(&table) {
-                Ok(()) => tracing::info!(pools = table.pools.len(), "applied pool file after {why}"),
-                Err(e) => tracing::error!("{e:#}"),
-            },
-            Err(e) => tracing::error!("pool file not applied, keeping the previous one: {e}"),
-        }
     }
 
     /// Every endpoint of every scraped pool.

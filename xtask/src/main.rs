@@ -6,9 +6,13 @@
 //! - `test`: setup, build, run every test.
 //! - `demo`: setup, build, run the standalone demo.
 //! - `bench connect`: connection setup through a VIP against direct.
+//! - `bench sim`: the simulator's own capacity on one core.
+//! - `bench quality`: routing quality against other routers on a simulator fleet.
+//! - `crd`: regenerate the chart's CRDs from the Rust types.
 
 mod bench;
 mod cmd;
+mod crd;
 mod demo;
 mod setup;
 
@@ -33,6 +37,8 @@ enum Command {
     },
     /// Set up, build, and run the standalone demo on this machine.
     Demo,
+    /// Regenerate the Helm chart's CRDs (charts/kvlb/crds/) from the Rust types.
+    Crd,
     /// Run a benchmark.
     Bench {
         #[command(subcommand)]
@@ -45,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Setup => setup::run(),
         Command::Test { args } => setup::run().and_then(|()| test(&args)),
         Command::Demo => setup::run().and_then(|()| build()).and_then(|()| demo::run()),
+        Command::Crd => setup::run().and_then(|()| crd::run()),
         Command::Bench { which } => setup::run().and_then(|()| build()).and_then(|()| bench::run(which)),
     };
     match result {

@@ -9,6 +9,8 @@ use crate::cmd::{self, output, root, run_env, succeeds};
 
 /// Debian packages: LLVM 22 for bpf-linker.
 const APT_PACKAGES: [&str; 2] = ["llvm-22-dev", "libpolly-22-dev"];
+/// Debian packages of `cargo xtask bench quality`'s contenders.
+const BENCH_APT_PACKAGES: [&str; 2] = ["nginx", "haproxy"];
 /// The bpf-linker release line that works with the pinned aya family.
 const BPF_LINKER_VERSION: &str = "0.13";
 
@@ -18,6 +20,17 @@ pub fn run() -> anyhow::Result<()> {
     step("rust-src for the nightly toolchain", rust_src)?;
     step("bpf-linker", bpf_linker)?;
     step("Python test tools (.tools/venv)", python_tools)?;
+    Ok(())
+}
+
+/// The routing-quality benchmark's peers: nginx and HAProxy (Debian), and
+/// with `litellm` LiteLLM's proxy (tests/requirements-litellm.txt, large).
+/// Envoy and sglang-router come with tests/requirements.txt.
+pub fn bench_peers(litellm: bool) -> anyhow::Result<()> {
+    step("benchmark peers (nginx, haproxy)", || apt_install(&BENCH_APT_PACKAGES))?;
+    if litellm {
+        step("LiteLLM proxy (.tools/venv)", || pip_requirements("tests/requirements-litellm.txt"))?;
+    }
     Ok(())
 }
 
@@ -35,7 +48,12 @@ fn step(name: &str, f: fn() -> anyhow::Result<bool>) -> anyhow::Result<()> {
 }
 
 fn apt() -> anyhow::Result<bool> {
-    let missing: Vec<&str> = APT_PACKAGES
+    apt_install(&APT_PACKAGES)
+}
+
+/// Installs those of `packages` that are missing; false if none was.
+fn apt_install(packages: &[&str]) -> anyhow::Result<bool> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| !output("dpkg-query", &["-W", "-f=${Status}", p]).contains("install ok installed"))
@@ -72,11 +90,18 @@ fn bpf_linker() -> anyhow::Result<bool> {
 }
 
 fn python_tools() -> anyhow::Result<bool> {
+    pip_requirements("tests/requirements.txt")
+}
+
+/// Installs a requirements file (relative to the root) into the venv,
+/// creating it if needed; a stamp per file skips an unchanged one.
+fn pip_requirements(file: &str) -> anyhow::Result<bool> {
     let root = root();
     let venv = root.join(".tools/venv");
-    let requirements = root.join("tests/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).context("cannot read tests/requirements.txt")?;
-    let stamp = venv.join("kvlb-requirements.txt");
+    let requirements = root.join(file);
+    let wanted = std::fs::read_to_string(&requirements).with_context(|| format!("cannot read {file}"))?;
+    let name = requirements.file_name().and_then(|n| n.to_str()).context("requirements file name")?;
+    let stamp = venv.join(format!("kvlb-{name}"));
     let python = venv.join("bin/python");
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
         return Ok(false);

@@ -2,8 +2,8 @@
 
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Duration};
 
-use clap::{Parser, Subcommand};
-use kvlb_agent::{config, loader, run, state, system};
+use clap::{Args, Parser, Subcommand};
+use kvlb_agent::{config, k8s, loader, run, state, system};
 use kvlb_common::DEFAULT_PIN_DIR;
 
 #[derive(Parser)]
@@ -15,42 +15,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load and attach the programs, apply a pool file, follow its changes.
-    Run {
-        /// The pool file (YAML).
-        #[arg(long, env = "KVLB_POOLS")]
-        pools: PathBuf,
-        /// cgroup v2 directory to attach to [default: the cgroup2 mount from /proc/mounts].
-        #[arg(long, env = "KVLB_CGROUP")]
-        cgroup: Option<PathBuf>,
-        /// bpffs directory for pinned maps and links.
-        #[arg(long, env = "KVLB_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
-        pin_dir: PathBuf,
-        /// Kernel-side log level: off, error, warn, info, debug, trace.
-        #[arg(long, default_value = "off", value_parser = parse_level)]
-        bpf_log: u8,
-        /// How often to check the pool file for changes (e.g. 1s, 200ms).
-        #[arg(long, default_value = "1s", value_parser = parse_duration)]
-        watch_interval: Duration,
-        /// How long a removed endpoint with open connections stays draining.
-        #[arg(long, default_value = "600s", value_parser = parse_duration)]
-        drain_grace: Duration,
-        /// Time between scrapes of each endpoint, and between score rounds.
-        #[arg(long, default_value = "50ms", value_parser = parse_duration)]
-        scrape_interval: Duration,
-        /// Give up on one scrape after this long.
-        #[arg(long, default_value = "250ms", value_parser = parse_duration)]
-        scrape_timeout: Duration,
-        /// Largest metrics page read, in bytes; a larger one is an error.
-        #[arg(long, default_value_t = 4 << 20)]
-        scrape_max_bytes: usize,
-        /// Failed scrapes in a row after which an endpoint gets no new connections.
-        #[arg(long, default_value_t = 3)]
-        not_ready_after: u32,
-        /// Where to serve /metrics and /status ("off" for nowhere).
-        #[arg(long, env = "KVLB_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = parse_addr)]
-        metrics_addr: Listen,
-    },
+    /// Load and attach the programs, apply the pools (a pool file, or
+    /// Kubernetes discovery), follow their changes.
+    Run(Box<RunArgs>),
+    /// Print the CustomResourceDefinitions kvlb defines (YAML).
+    Crd,
     /// Validate a pool file without touching the kernel.
     Check {
         /// The pool file (YAML).
@@ -62,6 +31,56 @@ enum Command {
         #[arg(long, env = "KVLB_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
     },
+}
+
+/// The options of `kvlb-agent run`.
+#[derive(Args)]
+struct RunArgs {
+    /// The pool file (YAML).
+    #[arg(long, env = "KVLB_POOLS", required_unless_present = "kubernetes", conflicts_with = "kubernetes")]
+    pools: Option<PathBuf>,
+    /// Take the pools from Kubernetes: KvlbPools, InferencePools and the pods they select on this node.
+    #[arg(long, requires = "node_name")]
+    kubernetes: bool,
+    /// This node's name (downward API spec.nodeName); only its pods become endpoints.
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
+    /// The agent's namespace, for its status Lease and DaemonSet [default: the service account's].
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: Option<String>,
+    /// The agent's DaemonSet: when it is gone at SIGTERM (helm uninstall), the agent detaches.
+    #[arg(long, env = "KVLB_DAEMONSET")]
+    daemonset: Option<String>,
+    /// cgroup v2 directory to attach to; in Kubernetes the kubepods cgroup, so kvlb runs before a root-attached Cilium [default: the cgroup2 mount from /proc/mounts].
+    #[arg(long, env = "KVLB_CGROUP")]
+    cgroup: Option<PathBuf>,
+    /// bpffs directory for pinned maps and links.
+    #[arg(long, env = "KVLB_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
+    pin_dir: PathBuf,
+    /// Kernel-side log level: off, error, warn, info, debug, trace.
+    #[arg(long, default_value = "off", value_parser = parse_level)]
+    bpf_log: u8,
+    /// How often to check the pool file for changes and remove drained endpoints (e.g. 1s, 200ms).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    watch_interval: Duration,
+    /// How long a removed endpoint with open connections stays draining.
+    #[arg(long, default_value = "600s", value_parser = parse_duration)]
+    drain_grace: Duration,
+    /// Time between scrapes of each endpoint, and between score rounds.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration)]
+    scrape_interval: Duration,
+    /// Give up on one scrape after this long.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    scrape_timeout: Duration,
+    /// Largest metrics page read, in bytes; a larger one is an error.
+    #[arg(long, default_value_t = 4 << 20)]
+    scrape_max_bytes: usize,
+    /// Failed scrapes in a row after which an endpoint gets no new connections.
+    #[arg(long, default_value_t = 3)]
+    not_ready_after: u32,
+    /// Where to serve /metrics and /status ("off" for nowhere).
+    #[arg(long, env = "KVLB_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = parse_addr)]
+    metrics_addr: Listen,
 }
 
 fn parse_level(s: &str) -> Result<u8, String> {
@@ -110,26 +129,40 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run {
-            pools,
-            cgroup,
-            pin_dir,
-            bpf_log,
-            watch_interval,
-            drain_grace,
-            scrape_interval,
-            scrape_timeout,
-            scrape_max_bytes,
-            not_ready_after,
-            metrics_addr,
-        } => {
+        Command::Run(args) => {
+            let RunArgs {
+                pools,
+                kubernetes,
+                node_name,
+                namespace,
+                daemonset,
+                cgroup,
+                pin_dir,
+                bpf_log,
+                watch_interval,
+                drain_grace,
+                scrape_interval,
+                scrape_timeout,
+                scrape_max_bytes,
+                not_ready_after,
+                metrics_addr,
+            } = *args;
             let cgroup = match cgroup {
                 Some(c) => c,
                 None => system::cgroup2_mount()?,
             };
+            let state_file = state::path_for(&pin_dir);
+            let source = match (pools, kubernetes, node_name) {
+                (_, true, Some(node_name)) if !node_name.is_empty() => {
+                    run::PoolSource::Kubernetes(k8s::KubeOptions { node_name, namespace, daemonset, state_file: state_file.clone() })
+                }
+                (_, true, _) => anyhow::bail!("--node-name (or NODE_NAME) must not be empty with --kubernetes"),
+                (Some(pools), false, _) => run::PoolSource::File(pools),
+                (None, false, _) => anyhow::bail!("give --pools FILE or --kubernetes"),
+            };
             let opts = run::RunOptions {
-                pools,
-                state_file: state::path_for(&pin_dir),
+                source,
+                state_file,
                 attach: loader::AttachOptions { pin_dir, cgroup, log_level: bpf_log },
                 watch_interval,
                 drain_grace,
@@ -148,9 +181,12 @@ fn execute(command: Command) -> anyhow::Result<()> {
             println!("{}: {} pools, {} endpoints: valid", pools.display(), table.pools.len(), table.pools.iter().map(|p| p.endpoints.len()).sum::<usize>());
             Ok(())
         }
+        Command::Crd => {
+            print!("{}", k8s::crd::crds_yaml()?);
+            Ok(())
+        }
         Command::Detach { pin_dir } => {
-            loader::detach(&pin_dir)?;
-            let _ = std::fs::remove_file(state::path_for(&pin_dir));
+            run::detach(&pin_dir, &state::path_for(&pin_dir))?;
             println!("detached: removed {}", pin_dir.display());
             Ok(())
         }

@@ -10,6 +10,8 @@
 //! - [`probe`]: the `kvlb-probe` client, run inside a test cgroup.
 //! - [`sim`]: `kvlb-sim` model servers as child processes, and load on them.
 //! - [`metrics_stub`]: a metrics endpoint that misbehaves on purpose.
+//! - [`kube`]: an in-memory Kubernetes API and the agent in Kubernetes mode.
+//! - [`chart`]: the Helm chart, rendered, linted and validated.
 //!
 //! Tests may run in parallel: every cgroup, pin directory and port is unique
 //! to its test.
@@ -17,7 +19,9 @@
 pub mod agent;
 pub mod bins;
 pub mod cgroup;
+pub mod chart;
 pub mod endpoint;
+pub mod kube;
 pub mod metrics_stub;
 pub mod probe;
 pub mod sim;

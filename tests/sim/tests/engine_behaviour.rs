@@ -125,7 +125,8 @@ async fn kv_cache_usage_tracks_the_blocks_requests_hold() {
             state.running.len() == n as usize && state.running.iter().all(|r| r.output_tokens > 0)
         })
         .await;
-        let metric = value(&scrape(&client, &base).await, "vllm:kv_cache_usage_perc");
+        // Fetch the metrics and the state back to back, parse afterwards.
+        let exposition = scrape_text(&client, &base).await;
         let state: Value = client
             .get(format!("{base}/debug/state?hashes=false"))
             .send()
@@ -134,6 +135,10 @@ async fn kv_cache_usage_tracks_the_blocks_requests_hold() {
             .json()
             .await
             .unwrap();
+        let metric = value(
+            &parse_metrics(&exposition).await,
+            "vllm:kv_cache_usage_perc",
+        );
         let used = state["used_blocks"].as_f64().unwrap();
         let held: u64 = state["running"]
             .as_array()

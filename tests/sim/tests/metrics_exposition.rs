@@ -7,12 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use kvlb_sim::metrics::MetricsFlavor;
-use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
-
-type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
-
 /// Scrapes a replica of `flavor` after it served two requests.
-async fn scrape_after_traffic(flavor: MetricsFlavor, lora: bool) -> (Exposition, String) {
+async fn scrape_after_traffic(flavor: MetricsFlavor, lora: bool) -> (Metrics, String) {
     let mut config = config("h100-8b", 20.0);
     config.metrics_flavor = flavor;
     if lora {
@@ -28,37 +24,17 @@ async fn scrape_after_traffic(flavor: MetricsFlavor, lora: bool) -> (Exposition,
         )
         .await;
     }
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    (scrape(&client, &base).await, text)
+    let text = scrape_text(&client, &base).await;
+    (parse_metrics(&text).await, text)
 }
 
-fn label(metrics: &Exposition, family: &str, name: &str) -> String {
-    let sample = metrics.families[family]
-        .iter_samples()
-        .next()
-        .expect("a sample");
-    sample
-        .get_labelset()
-        .unwrap()
-        .get_label_value(name)
-        .unwrap_or_else(|| panic!("{family} has no label {name}"))
-        .to_string()
+fn label(metrics: &Metrics, family: &str, name: &str) -> String {
+    let sample = metrics.family(family).samples.first().expect("a sample");
+    sample.label(name).to_string()
 }
 
-fn assert_type(metrics: &Exposition, family: &str, expected: OpenMetricsType) {
-    let found = &metrics
-        .families
-        .get(family)
-        .unwrap_or_else(|| panic!("missing {family}"))
-        .family_type;
-    assert_eq!(format!("{found:?}"), format!("{expected:?}"), "{family}");
+fn assert_type(metrics: &Metrics, family: &str, expected: &str) {
+    assert_eq!(metrics.family(family).kind, expected, "{family}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +45,7 @@ async fn vllm_metrics_keep_vllm_names_types_and_labels() {
         "vllm:num_requests_waiting",
         "vllm:kv_cache_usage_perc",
     ] {
-        assert_type(&metrics, gauge, OpenMetricsType::Gauge);
+        assert_type(&metrics, gauge, "gauge");
         assert_eq!(label(&metrics, gauge, "model_name"), MODEL);
     }
     for counter in [
@@ -77,7 +53,7 @@ async fn vllm_metrics_keep_vllm_names_types_and_labels() {
         "vllm:prefix_cache_hits",
         "vllm:num_preemptions",
     ] {
-        assert_type(&metrics, counter, OpenMetricsType::Counter);
+        assert_type(&metrics, counter, "counter");
         assert!(
             text.contains(&format!("{counter}_total{{")),
             "{counter} is exposed with _total"
@@ -88,11 +64,18 @@ async fn vllm_metrics_keep_vllm_names_types_and_labels() {
         "vllm:inter_token_latency_seconds",
         "vllm:e2e_request_latency_seconds",
     ] {
-        assert_type(&metrics, histogram, OpenMetricsType::Histogram);
+        assert_type(&metrics, histogram, "histogram");
     }
     assert_eq!(histogram(&metrics, "vllm:time_to_first_token_seconds").1, 2);
     assert_eq!(histogram(&metrics, "vllm:inter_token_latency_seconds").1, 6);
     assert_eq!(histogram(&metrics, "vllm:e2e_request_latency_seconds").1, 2);
+    let inf_bucket = metrics
+        .family("vllm:time_to_first_token_seconds")
+        .samples
+        .iter()
+        .find(|s| s.name.ends_with("_bucket") && s.label("le") == "+Inf")
+        .expect("a le=\"+Inf\" bucket");
+    assert_eq!(inf_bucket.value(), 2.0, "buckets are cumulative once");
     // The second request found the first one's prompt blocks cached.
     let (queries, hits) = (
         value(&metrics, "vllm:prefix_cache_queries"),
@@ -128,7 +111,7 @@ async fn sglang_metrics_use_sglang_names() {
         "sglang:token_usage",
         "sglang:cache_hit_rate",
     ] {
-        assert_type(&metrics, gauge, OpenMetricsType::Gauge);
+        assert_type(&metrics, gauge, "gauge");
         assert_eq!(label(&metrics, gauge, "model_name"), MODEL);
     }
     let hit_rate = value(&metrics, "sglang:cache_hit_rate");
@@ -140,11 +123,7 @@ async fn sglang_metrics_use_sglang_names() {
         label(&metrics, "sglang:cache_config_info", "page_size"),
         "16"
     );
-    assert_type(
-        &metrics,
-        "sglang:time_to_first_token_seconds",
-        OpenMetricsType::Histogram,
-    );
+    assert_type(&metrics, "sglang:time_to_first_token_seconds", "histogram");
     assert!(!metrics.families.keys().any(|k| k.starts_with("vllm:")));
 }
 
@@ -152,16 +131,14 @@ async fn sglang_metrics_use_sglang_names() {
 async fn trtllm_metrics_use_typed_labels() {
     let (metrics, _) = scrape_after_traffic(MetricsFlavor::Trtllm, false).await;
     let series = |family: &str, key: &str| -> Vec<(String, f64)> {
-        metrics.families[family]
-            .iter_samples()
+        assert_type(&metrics, family, "gauge");
+        metrics
+            .family(family)
+            .samples
+            .iter()
             .map(|s| {
-                let labels = s.get_labelset().unwrap();
-                assert_eq!(labels.get_label_value("model"), Some(MODEL));
-                let value = match &s.value {
-                    OpenMetricsValue::Gauge(n) => n.as_f64(),
-                    other => panic!("{other:?}"),
-                };
-                (labels.get_label_value(key).unwrap().to_string(), value)
+                assert_eq!(s.label("model"), MODEL);
+                (s.label(key).to_string(), s.value())
             })
             .collect()
     };

@@ -52,18 +52,15 @@ impl Histogram {
         self.count += 1;
     }
 
-    /// `(upper bound, cumulative count)` pairs, ending with `+Inf`.
-    pub fn cumulative(&self) -> Vec<(f64, u64)> {
-        let mut total = 0;
+    /// `(upper bound, count in that bucket)` pairs, not cumulative, the last
+    /// bound `f64::MAX`: the shape prometheus-client's encoder takes (it sums
+    /// the counts itself and writes `f64::MAX` as `le="+Inf"`).
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
         self.bounds
             .iter()
             .copied()
-            .chain([f64::INFINITY])
-            .zip(&self.counts)
-            .map(|(bound, &n)| {
-                total += n;
-                (bound, total)
-            })
+            .chain([f64::MAX])
+            .zip(self.counts.iter().copied())
             .collect()
     }
 }
@@ -169,7 +166,7 @@ mod tests {
         for v in [0.1, 0.5, 1.0, 7.0] {
             h.observe(v);
         }
-        assert_eq!(h.cumulative(), [(0.1, 1), (1.0, 3), (f64::INFINITY, 4)]);
+        assert_eq!(h.buckets(), [(0.1, 1), (1.0, 2), (f64::MAX, 1)]);
         assert_eq!(h.count, 4);
     }
 }

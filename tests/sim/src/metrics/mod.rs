@@ -144,7 +144,7 @@ impl Encoder<'_> {
             .encode_descriptor(name, help, None, MetricType::Histogram)?;
         metric
             .encode_family(&labels)?
-            .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.cumulative(), None)
+            .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets(), None)
     }
 }
 

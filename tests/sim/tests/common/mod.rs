@@ -1,10 +1,12 @@
 //! Shared helpers of the simulator's integration tests: in-process replicas on
 //! 127.0.0.1:0, the real binary as a child process, an HTTP client, SSE and
-//! OpenMetrics parsing, and the project's Python venv.
+//! OpenMetrics parsing (the official Prometheus client's strict parser, run
+//! in the project's Python venv).
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::{
+    collections::BTreeMap,
     io::{BufRead, BufReader},
     net::{Ipv4Addr, SocketAddr},
     path::PathBuf,
@@ -16,10 +18,9 @@ use std::{
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use kvlb_sim::{EngineConfig, Replica, profile};
-use openmetrics_parser::{
-    MetricsExposition, OpenMetricsType, OpenMetricsValue, openmetrics::parse_openmetrics,
-};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
 /// Model name every test replica serves.
 pub const MODEL: &str = "sim-model";
@@ -131,49 +132,151 @@ pub async fn time_to_first_event(
     (ttft, data)
 }
 
-/// Scrapes and parses `/metrics` with an OpenMetrics parser.
-pub async fn scrape(
-    client: &reqwest::Client,
-    base: &str,
-) -> MetricsExposition<OpenMetricsType, OpenMetricsValue> {
-    let text = client
+/// One sample of a metric family, as the Prometheus client parsed it.
+#[derive(Debug, Deserialize)]
+pub struct Sample {
+    /// Sample name (`_total`, `_bucket`, `_sum`, `_count` included).
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its value, as Python's float text (`inf`, `nan` survive JSON).
+    value: String,
+}
+
+impl Sample {
+    /// The value as a number.
+    pub fn value(&self) -> f64 {
+        self.value
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: value {:?}: {e}", self.name, self.value))
+    }
+
+    /// A label's value; panics naming the sample if it has none.
+    pub fn label(&self, name: &str) -> &str {
+        self.labels
+            .get(name)
+            .unwrap_or_else(|| panic!("{} has no label {name}", self.name))
+    }
+}
+
+/// One metric family: its OpenMetrics type and samples in exposition order.
+#[derive(Debug, Deserialize)]
+pub struct Family {
+    /// Family name (a counter's without `_total`).
+    pub name: String,
+    /// `gauge`, `counter`, `histogram`, `unknown`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its samples.
+    pub samples: Vec<Sample>,
+}
+
+/// A parsed exposition, families by name.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Every family.
+    pub families: BTreeMap<String, Family>,
+}
+
+impl Metrics {
+    /// A family; panics naming it if it is missing.
+    pub fn family(&self, name: &str) -> &Family {
+        self.families
+            .get(name)
+            .unwrap_or_else(|| panic!("no metric family {name}"))
+    }
+}
+
+/// Fetches `/metrics` as text.
+pub async fn scrape_text(client: &reqwest::Client, base: &str) -> String {
+    client
         .get(format!("{base}/metrics"))
         .send()
         .await
         .expect("scrape")
         .text()
         .await
-        .expect("body");
-    parse_openmetrics(&text).unwrap_or_else(|e| panic!("metrics do not parse: {e:?}\n{text}"))
+        .expect("body")
 }
 
-/// Value of the first sample of a gauge or counter family.
-pub fn value(metrics: &MetricsExposition<OpenMetricsType, OpenMetricsValue>, family: &str) -> f64 {
-    let family = metrics
-        .families
-        .get(family)
-        .unwrap_or_else(|| panic!("no metric family {family}"));
-    match &family.iter_samples().next().expect("one sample").value {
-        OpenMetricsValue::Gauge(n) | OpenMetricsValue::Unknown(n) => n.as_f64(),
-        OpenMetricsValue::Counter(c) => c.value.as_f64(),
-        other => panic!("{other:?} is not a number"),
+/// Parses an exposition with the official Prometheus client's strict
+/// OpenMetrics parser (`tests/python/parse_openmetrics.py` in the venv);
+/// panics with the parser's error and the text if it does not parse.
+pub async fn parse_metrics(text: &str) -> Metrics {
+    #[derive(Deserialize)]
+    struct Parsed {
+        families: Vec<Family>,
+    }
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/parse_openmetrics.py");
+    let mut child = tokio::process::Command::new(venv_python())
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the parser starts");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(text.as_bytes())
+        .await
+        .expect("exposition written");
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the parser finishes")
+        .expect("parser output");
+    assert!(
+        output.status.success(),
+        "metrics do not parse: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let parsed: Parsed = serde_json::from_slice(&output.stdout).expect("the parser prints JSON");
+    Metrics {
+        families: parsed
+            .families
+            .into_iter()
+            .map(|f| (f.name.clone(), f))
+            .collect(),
     }
 }
 
-/// `(sum, count)` of a histogram family's first sample.
-pub fn histogram(
-    metrics: &MetricsExposition<OpenMetricsType, OpenMetricsValue>,
-    family: &str,
-) -> (f64, u64) {
-    match &metrics.families[family]
-        .iter_samples()
-        .next()
-        .expect("one sample")
-        .value
-    {
-        OpenMetricsValue::Histogram(h) => (h.sum.map_or(0.0, |s| s.as_f64()), h.count.unwrap_or(0)),
-        other => panic!("{other:?} is not a histogram"),
-    }
+/// Scrapes `/metrics` and parses it as strict OpenMetrics.
+pub async fn scrape(client: &reqwest::Client, base: &str) -> Metrics {
+    parse_metrics(&scrape_text(client, base).await).await
+}
+
+/// Value of the first sample of a gauge, counter or untyped family.
+pub fn value(metrics: &Metrics, family: &str) -> f64 {
+    let family = metrics.family(family);
+    assert!(
+        matches!(family.kind.as_str(), "gauge" | "counter" | "unknown"),
+        "{} is a {}, not a number",
+        family.name,
+        family.kind
+    );
+    family.samples.first().expect("one sample").value()
+}
+
+/// `(sum, count)` of a histogram family's first series.
+pub fn histogram(metrics: &Metrics, family: &str) -> (f64, u64) {
+    let family = metrics.family(family);
+    assert_eq!(
+        family.kind, "histogram",
+        "{} is not a histogram",
+        family.name
+    );
+    let first = |suffix: &str| {
+        let name = format!("{}{suffix}", family.name);
+        family
+            .samples
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} sample"))
+            .value()
+    };
+    (first("_sum"), first("_count") as u64)
 }
 
 /// Polls `check` every 5 ms until it holds; panics after `timeout`.

@@ -1,0 +1,95 @@
+//! SGLang's router (PyPI `sglang-router`) with its defaults, one policy per
+//! contender: `cache_aware` (approximate prefix tree of what it routed,
+//! falling back to the least loaded worker when loads diverge) and
+//! `power_of_two` (two random workers, the less loaded by `/get_load`).
+
+use std::process::Command;
+
+use super::{Contender, Ctx, Started, start_proxy};
+use crate::bench::quality::process::free_port;
+
+/// An sglang-router policy.
+pub struct Sglang {
+    policy: &'static str,
+    id: &'static str,
+    name: &'static str,
+}
+
+impl Sglang {
+    /// `--policy cache_aware`.
+    pub const CACHE_AWARE: Self = Self {
+        policy: "cache_aware",
+        id: "sglang-cache-aware",
+        name: "SGLang router cache_aware",
+    };
+    /// `--policy power_of_two`.
+    pub const POWER_OF_TWO: Self = Self {
+        policy: "power_of_two",
+        id: "sglang-power-of-two",
+        name: "SGLang router power_of_two",
+    };
+}
+
+/// A command whose traffic stays on loopback: no proxies, and Hugging Face
+/// Hub lookups (the router fetches tokenizers) pointed at a closed local port.
+pub fn loopback_command(program: &std::path::Path) -> Command {
+    let mut command = Command::new(program);
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        command.env_remove(var);
+    }
+    command
+        .env("NO_PROXY", "*")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env("HF_HUB_OFFLINE", "1");
+    command
+}
+
+impl Contender for Sglang {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn available(&self, ctx: &Ctx<'_>) -> Result<(), String> {
+        let found = ctx.python.with_file_name("sglang-router").is_file();
+        found.then_some(()).ok_or_else(|| {
+            "sglang-router is not installed (tests/requirements.txt; cargo xtask setup)".into()
+        })
+    }
+    fn start(&self, ctx: &Ctx<'_>) -> anyhow::Result<Started> {
+        let port = free_port()?;
+        let mut command = loopback_command(&ctx.python);
+        command
+            .args([
+                "-m",
+                "sglang_router.launch_router",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .args([
+                "--prometheus-host",
+                "127.0.0.1",
+                "--prometheus-port",
+                &free_port()?.to_string(),
+            ])
+            .args([
+                "--policy",
+                self.policy,
+                "--log-level",
+                "warn",
+                "--worker-urls",
+            ])
+            .args(ctx.replicas);
+        start_proxy(ctx, self.id, command, format!("http://127.0.0.1:{port}"))
+    }
+}
