@@ -31,9 +31,12 @@
 //!       - address: 127.0.0.3:9000
 //!         draining: true     # default false
 //!         engine: sglang     # default: the pool's
+//! objectives:                # request objective → priority, for the L7 proxy
+//!   interactive: 10
+//!   batch: -1                # below zero: shed first when the pool saturates
 //! ```
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
 
 use serde::Deserialize;
 
@@ -60,6 +63,8 @@ pub struct ConfigError {
 #[serde(deny_unknown_fields)]
 struct PoolFile {
     pools: Vec<PoolEntry>,
+    #[serde(default)]
+    objectives: BTreeMap<String, i32>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +234,7 @@ pub fn parse(text: &str, file: &str) -> Result<PoolTable, ConfigError> {
                     .collect(),
             })
             .collect(),
+        objectives: parsed.objectives,
     };
     table.validate().map_err(|e| fail(e.to_string()))?;
     Ok(table)

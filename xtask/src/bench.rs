@@ -1,6 +1,7 @@
 //! `cargo xtask bench …`: benchmarks. They compare side by side in one run and
 //! report ratios, because the machine is shared and noisy; none runs in CI.
 
+mod agent;
 mod connect;
 
 use clap::Subcommand;
@@ -10,11 +11,16 @@ use clap::Subcommand;
 pub enum Bench {
     /// Connection setup through a VIP (kvlb connect mode) against direct.
     Connect(connect::Args),
+    /// The agent's CPU, memory and score age with 16 scraped model servers.
+    Agent(agent::Args),
 }
 
-/// Runs one benchmark.
+/// Runs one benchmark against release builds of the binaries.
 pub fn run(which: Bench) -> anyhow::Result<()> {
+    crate::cmd::run("cargo", &["build", "--quiet", "--release", "--bins", "-p", "kvlb-agent", "-p", "kvlb-e2e", "-p", "kvlb-sim"])?;
+    kvlb_e2e::bins::use_dir(crate::cmd::root().join("target/release"));
     match which {
         Bench::Connect(args) => connect::run(&args),
+        Bench::Agent(args) => agent::run(&args),
     }
 }

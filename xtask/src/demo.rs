@@ -51,9 +51,8 @@ pub fn run() -> anyhow::Result<()> {
     print_split(&split(&agent, &cgroup, vip, &addrs, 1000)?, 1000, None);
 
     println!("\n3. 40 connections held open: the kernel counts them per replica (kvlb list):");
-    let held = probe::hold(&cgroup, vip, 40);
+    let held = probe::hold(&cgroup, vip, 40, probe::Greeting::None);
     print!("{}", indent(&agent.kvlb(&["list"])));
-    print!("{}", indent(&status()));
     held.release();
 
     println!("\n4. replica-3 marked draining in the pool file; 300 new connections:");

@@ -45,7 +45,7 @@ fn main() -> std::process::ExitCode {
         Command::Setup => setup::run(),
         Command::Test { args } => setup::run().and_then(|()| test(&args)),
         Command::Demo => setup::run().and_then(|()| build()).and_then(|()| demo::run()),
-        Command::Bench { which } => setup::run().and_then(|()| build()).and_then(|()| bench::run(which)),
+        Command::Bench { which } => setup::run().and_then(|()| bench::run(which)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -47,6 +47,9 @@ enum Command {
         /// Failed scrapes in a row after which an endpoint gets no new connections.
         #[arg(long, default_value_t = 3)]
         not_ready_after: u32,
+        /// Where kvlb-proxy listens: connections to pools in l7 mode go there ("off": no l7 pools).
+        #[arg(long, env = "KVLB_PROXY_ADDR", default_value = "127.0.0.1:15000", value_parser = parse_addr)]
+        proxy_addr: Listen,
         /// Where to serve /metrics and /status ("off" for nowhere).
         #[arg(long, env = "KVLB_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = parse_addr)]
         metrics_addr: Listen,
@@ -122,6 +125,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             scrape_max_bytes,
             not_ready_after,
             metrics_addr,
+            proxy_addr,
         } => {
             let cgroup = match cgroup {
                 Some(c) => c,
@@ -140,6 +144,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     fail_threshold: not_ready_after,
                 },
                 metrics_addr: metrics_addr.0,
+                proxy_addr: proxy_addr.0,
             };
             tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(run::run(opts))
         }

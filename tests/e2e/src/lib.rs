@@ -8,6 +8,7 @@
 //! - [`endpoint`]: TCP servers that greet with their name and count connections.
 //! - [`agent`]: `kvlb-agent` as a child process with its own pin directory.
 //! - [`probe`]: the `kvlb-probe` client, run inside a test cgroup.
+//! - [`proxy`]: `kvlb-proxy` as a child process beside an agent.
 //! - [`sim`]: `kvlb-sim` model servers as child processes, and load on them.
 //! - [`metrics_stub`]: a metrics endpoint that misbehaves on purpose.
 //!
@@ -20,6 +21,7 @@ pub mod cgroup;
 pub mod endpoint;
 pub mod metrics_stub;
 pub mod probe;
+pub mod proxy;
 pub mod sim;
 
 /// A name unique to this process and call, for cgroups and pin directories.
