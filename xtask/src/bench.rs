@@ -17,7 +17,7 @@ pub enum Bench {
 
 /// Runs one benchmark against release builds of the binaries.
 pub fn run(which: Bench) -> anyhow::Result<()> {
-    crate::cmd::run("cargo", &["build", "--quiet", "--release", "--bins", "-p", "kvlb-agent", "-p", "kvlb-e2e", "-p", "kvlb-sim"])?;
+    crate::cmd::run("cargo", &["build", "--quiet", "--release", "--bins", "-p", "kvlb-agent", "-p", "kvlb-e2e", "-p", "kvlb-sim", "-p", "kvlb-proxy"])?;
     kvlb_e2e::bins::use_dir(crate::cmd::root().join("target/release"));
     match which {
         Bench::Connect(args) => connect::run(&args),

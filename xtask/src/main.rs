@@ -58,7 +58,7 @@ fn main() -> std::process::ExitCode {
 
 /// Builds every binary the tests, the demo and the benchmarks start.
 fn build() -> anyhow::Result<()> {
-    cmd::run("cargo", &["build", "--quiet", "--bins", "-p", "kvlb-agent", "-p", "kvlb-e2e", "-p", "kvlb-sim"])
+    cmd::run("cargo", &["build", "--quiet", "--bins", "-p", "kvlb-agent", "-p", "kvlb-e2e", "-p", "kvlb-sim", "-p", "kvlb-proxy"])
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {

@@ -139,13 +139,14 @@ impl AgentProcess {
         serde_json::from_str(&self.kvlb(&["list", "--json"])).expect("kvlb list --json output")
     }
 
-    /// Connections the kernel has redirected to each endpoint so far, by
-    /// address (from `kvlb list --json`).
-    pub fn connections(&self) -> std::collections::BTreeMap<SocketAddr, u64> {
+    /// Connections the kernel has redirected to each endpoint of `pool` so
+    /// far, by address (from `kvlb list --json`).
+    pub fn connections(&self, pool: &str) -> std::collections::BTreeMap<SocketAddr, u64> {
         let list = self.list();
         let pools = list["pools"].as_array().expect("pools");
         pools
             .iter()
+            .filter(|p| p["name"] == pool)
             .flat_map(|p| p["endpoints"].as_array().expect("endpoints"))
             .map(|e| (e["address"].as_str().and_then(|a| a.parse().ok()).expect("address"), e["connections"].as_u64().expect("count")))
             .collect()

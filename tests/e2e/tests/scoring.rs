@@ -33,7 +33,7 @@ fn endpoint(status: &Value, addr: SocketAddr) -> Value {
 
 /// Connections the kernel redirected to each endpoint so far.
 fn connections(agent: &AgentProcess, addrs: &[SocketAddr]) -> Vec<u64> {
-    let all = agent.connections();
+    let all = agent.connections("llm");
     addrs.iter().map(|a| all[a]).collect()
 }
 
