@@ -76,7 +76,7 @@ impl Tap {
             self.pending.extend_from_slice(data.chunk());
             while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.pending.drain(..=end).collect();
-                if let Some(usage) = sse_usage(&line) {
+                if let Some(usage) = usage_in_sse_line(&line) {
                     self.usage = Some(usage);
                 }
             }
@@ -100,7 +100,7 @@ impl Tap {
 }
 
 /// The usage in one SSE line (`data: {...,"usage":{...}}`), if any.
-fn sse_usage(line: &[u8]) -> Option<Usage> {
+pub fn usage_in_sse_line(line: &[u8]) -> Option<Usage> {
     let json = line.strip_prefix(b"data:")?;
     if !json.windows(7).any(|w| w == b"\"usage\"") {
         return None;
@@ -160,9 +160,9 @@ mod tests {
     fn finds_usage_in_sse_lines() {
         let line = br#"data: {"id":"x","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":4}}}
 "#;
-        let usage = sse_usage(line).unwrap();
+        let usage = usage_in_sse_line(line).unwrap();
         assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.prompt_tokens_details.unwrap().cached_tokens), (5, 7, 4));
-        assert_eq!(sse_usage(b"data: [DONE]\n"), None);
-        assert_eq!(sse_usage(br#"data: {"choices":[{"delta":{"content":"x"}}]}"#), None);
+        assert_eq!(usage_in_sse_line(b"data: [DONE]\n"), None);
+        assert_eq!(usage_in_sse_line(br#"data: {"choices":[{"delta":{"content":"x"}}]}"#), None);
     }
 }

@@ -5,11 +5,13 @@
 //! - `setup`: install what a fresh machine lacks (idempotent).
 //! - `test`: setup, build, run every test.
 //! - `demo`: setup, build, run the standalone demo.
+//! - `fuzz`: run the fuzz targets.
 //! - `bench connect`: connection setup through a VIP against direct.
 
 mod bench;
 mod cmd;
 mod demo;
+mod fuzz;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +35,8 @@ enum Command {
     },
     /// Set up, build, and run the standalone demo on this machine.
     Demo,
+    /// Run the fuzz targets (every parser of untrusted input).
+    Fuzz(fuzz::Args),
     /// Run a benchmark.
     Bench {
         #[command(subcommand)]
@@ -44,6 +48,7 @@ fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Setup => setup::run(),
         Command::Test { args } => setup::run().and_then(|()| test(&args)),
+        Command::Fuzz(args) => setup::run().and_then(|()| fuzz::run(&args)),
         Command::Demo => setup::run().and_then(|()| build()).and_then(|()| demo::run()),
         Command::Bench { which } => setup::run().and_then(|()| bench::run(which)),
     };
@@ -61,8 +66,16 @@ fn build() -> anyhow::Result<()> {
     cmd::run("cargo", &["build", "--quiet", "--bins", "-p", "kvlb-agent", "-p", "kvlb-e2e", "-p", "kvlb-sim", "-p", "kvlb-proxy"])
 }
 
+/// Seconds each fuzz target runs during `cargo xtask test`.
+const TEST_FUZZ_SECONDS: u64 = 15;
+
+/// Builds, runs each fuzz target briefly, then every test (last, so the test
+/// runner's summary closes the output).
 fn test(args: &[String]) -> anyhow::Result<()> {
     build()?;
+    for target in fuzz::TARGETS {
+        fuzz::run_target(target, TEST_FUZZ_SECONDS)?;
+    }
     let mut all = vec!["test"];
     all.extend(args.iter().map(String::as_str));
     cmd::run("cargo", &all)
