@@ -250,6 +250,6 @@ fn bad_input_fails_with_one_line_and_leaves_nothing_behind() {
         .expect("setpriv (util-linux)");
     let stderr = String::from_utf8_lossy(&unprivileged.stderr);
     assert!(!unprivileged.status.success());
-    assert!(stderr.contains("missing privileges: kvlb-agent needs CAP_BPF and CAP_NET_ADMIN"), "{stderr}");
+    assert!(stderr.contains("missing privileges: kvlb-agent needs CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN"), "{stderr}");
     assert!(!pin_dir.exists());
 }
