@@ -34,6 +34,8 @@
 //! objectives:                # request objective → priority, for the L7 proxy
 //!   interactive: 10
 //!   batch: -1                # below zero: shed first when the pool saturates
+//! providers: []              # external providers for the L7 proxy (see `providers`)
+//! fallbacks: {}              # per model, the order of providers and a pool
 //! ```
 
 use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
@@ -41,6 +43,7 @@ use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
 use serde::Deserialize;
 
 use crate::{
+    egress::EgressTable,
     scrape::Engine,
     score::{Preset, SaturationLimits, Weights},
     table::{EndpointSpec, Mode, PoolSpec, PoolTable, ScoringSpec, ScrapeSpec, WhenEmpty},
@@ -65,6 +68,10 @@ struct PoolFile {
     pools: Vec<PoolEntry>,
     #[serde(default)]
     objectives: BTreeMap<String, i32>,
+    #[serde(default)]
+    providers: Vec<providers::ProviderEntry>,
+    #[serde(default)]
+    fallbacks: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -222,7 +229,7 @@ pub fn parse(text: &str, file: &str) -> Result<PoolTable, ConfigError> {
                 vip: p.vip,
                 mode: p.mode,
                 when_empty: p.when_empty,
-                scrape: p.scrape.then(|| ScrapeSpec { engine: p.metrics.engine, path: p.metrics.path, port: p.metrics.port }),
+                scrape: p.scrape.then_some(ScrapeSpec { engine: p.metrics.engine, path: p.metrics.path, port: p.metrics.port }),
                 models: p.models,
                 adapters: p.adapters,
                 split_weight: p.split_weight,
@@ -235,10 +242,20 @@ pub fn parse(text: &str, file: &str) -> Result<PoolTable, ConfigError> {
             })
             .collect(),
         objectives: parsed.objectives,
+        egress: EgressTable {
+            providers: parsed
+                .providers
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| p.into_spec().map_err(|(field, problem)| fail(format!("providers[{i}].{field}: {problem}"))))
+                .collect::<Result<_, _>>()?,
+            fallbacks: parsed.fallbacks,
+        },
     };
     table.validate().map_err(|e| fail(e.to_string()))?;
     Ok(table)
 }
 
+mod providers;
 #[cfg(test)]
 mod tests;

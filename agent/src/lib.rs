@@ -5,6 +5,7 @@
 //! - [`table`]: the internal pool table every discovery source fills, and its
 //!   validation.
 //! - [`config`]: the standalone pool file (YAML) → table.
+//! - [`egress`]: external providers and per-model fallback chains.
 //! - [`system`]: the host's cgroup v2 mount and bpffs.
 //! - [`loader`]: load, attach and pin the programs; detach.
 //! - [`maps`]: typed handles to the pinned maps.
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod egress;
 pub mod health;
 pub mod inspect;
 pub mod loader;

@@ -155,6 +155,7 @@ impl Agent {
         let routing = state::RoutingState {
             pools: table.pools.iter().cloned().zip(applied).map(|(spec, ids)| state::RoutedPool { spec, ids }).collect(),
             objectives: table.objectives.clone(),
+            egress: table.egress.clone(),
         };
         state::write(&self.opts.state_file, &routing)?;
         let targets = self.targets();

@@ -12,7 +12,7 @@ use std::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::{reconcile::AppliedPool, table::PoolSpec};
+use crate::{egress::EgressTable, reconcile::AppliedPool, table::PoolSpec};
 
 /// Directory for state files.
 pub const STATE_DIR: &str = "/run/kvlb";
@@ -24,6 +24,10 @@ pub struct RoutingState {
     pub pools: Vec<RoutedPool>,
     /// Request objective → priority.
     pub objectives: BTreeMap<String, i32>,
+    /// External providers (where their keys are, never the keys) and
+    /// per-model fallback chains.
+    #[serde(default)]
+    pub egress: EgressTable,
 }
 
 /// One pool: its spec and the ids the maps know it by.

@@ -13,6 +13,7 @@ use kvlb_common::{endpoint, pool, vip};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    egress::EgressTable,
     scrape::Engine,
     score::{SaturationLimits, Weights},
 };
@@ -109,6 +110,9 @@ pub struct PoolTable {
     /// Request objectives (the `x-gateway-inference-objective` header) and
     /// their priorities: higher is more important, below zero is sheddable.
     pub objectives: BTreeMap<String, i32>,
+    /// External providers and per-model fallback chains.
+    #[serde(default)]
+    pub egress: EgressTable,
 }
 
 /// The largest weight the kernel's comparison honours.
@@ -208,7 +212,7 @@ impl PoolTable {
                 }
             }
         }
-        Ok(())
+        self.egress.validate(&self.pools)
     }
 }
 
@@ -231,7 +235,7 @@ fn validate_scoring(s: &ScoringSpec) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
-fn validate_name(name: &str) -> Result<(), String> {
+pub(crate) fn validate_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');

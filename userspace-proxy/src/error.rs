@@ -85,6 +85,21 @@ impl ApiError {
         Self { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "no_endpoint", format!("pool {pool} has no ready endpoint")) }
     }
 
+    /// 503: none of the endpoints a subset hint allows can take the request.
+    pub fn no_endpoint_in_subset(pool: &str, subset: &[std::net::SocketAddr]) -> Self {
+        let listed: Vec<String> = subset.iter().map(ToString::to_string).collect();
+        Self {
+            message: format!("pool {pool} has no ready endpoint among the {} the gateway allows [{}]", subset.len(), listed.join(", ")),
+            ..Self::no_endpoint(pool)
+        }
+    }
+
+    /// 500: the gateway sends requests in a way the Endpoint Picker cannot
+    /// answer (a configuration error on the gateway's side).
+    pub fn gateway_misconfigured(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "gateway_misconfigured", message)
+    }
+
     /// 502: every attempt upstream failed.
     pub fn upstream(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "api_error", "upstream_failed", message)

@@ -1,9 +1,13 @@
 //! kvlb's L7 proxy, on the path only for pools that need a per-request
-//! decision (keep-alive and HTTP/2 clients, model routing, prefix affinity).
+//! decision (keep-alive and HTTP/2 clients, model routing, prefix affinity),
+//! and the Endpoint Picker that gives a gateway the same decision.
 //!
 //! # Layout
 //! - [`server`]: accepting clients (HTTP/1.1 and h2c) with limits.
-//! - [`proxy`]: one request, start to end.
+//! - [`proxy`]: one HTTP request, start to end.
+//! - [`epp`]: the Endpoint Picker (Envoy ext_proc) for gateways.
+//! - [`decide`]: the decision both share: pool, admission, ranking.
+//! - [`egress`]: external providers (OpenAI-compatible, Anthropic translated).
 //! - [`request`]: the few body fields routing reads.
 //! - [`routes`]: the agent's routing table (state file), indexed by model.
 //! - [`scores`]: the agent's live scores, read from the pinned maps.
@@ -19,6 +23,9 @@
 
 pub mod admission;
 pub mod body;
+pub mod decide;
+pub mod egress;
+pub mod epp;
 pub mod error;
 pub mod inflight;
 pub mod metrics;

@@ -5,7 +5,9 @@ use std::{io::IsTerminal, net::SocketAddr, num::NonZeroUsize, path::PathBuf, pro
 use clap::Parser;
 use kvlb_common::DEFAULT_PIN_DIR;
 use kvlb_proxy::{
-    proxy::{Proxy, Settings},
+    decide::{self, Decider},
+    epp,
+    proxy::{self, Proxy},
     routes, scores,
     server::{self, Limits},
     upstream::Upstreams,
@@ -53,6 +55,12 @@ struct Cli {
     /// Header that pins a session to an endpoint ("" to turn off).
     #[arg(long, default_value = "x-session-id")]
     session_header: String,
+    /// Where to serve the Endpoint Picker (Envoy ext_proc, gRPC) for gateways ("off" for nowhere).
+    #[arg(long, env = "KVLB_EPP_ADDR", default_value = "off")]
+    epp_addr: String,
+    /// Endpoints the Endpoint Picker lists after the primary, as ordered fallbacks (0 suits ORIGINAL_DST clusters).
+    #[arg(long, default_value_t = 0)]
+    epp_fallbacks: usize,
     /// How often the scores are re-read from the maps.
     #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
     scores_interval: Duration,
@@ -86,27 +94,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "" => None,
         name => Some(name.parse().map_err(|_| anyhow::anyhow!("--session-header: {name:?} is not a header name"))?),
     };
-    let metrics_addr: Option<SocketAddr> = match cli.metrics_addr.as_str() {
-        "off" => None,
-        a => Some(a.parse().map_err(|_| anyhow::anyhow!("--metrics-addr: {a:?} is not an address like 127.0.0.1:15090, or off"))?),
-    };
+    let metrics_addr = address_or_off("--metrics-addr", &cli.metrics_addr, "127.0.0.1:15090")?;
+    let epp_addr = address_or_off("--epp-addr", &cli.epp_addr, "0.0.0.0:9002")?;
     let routes = routes::watch(cli.state_file.clone(), Duration::from_millis(500))?;
     let scores = scores::watch(&cli.pin_dir, cli.scores_interval)?;
-    let settings = Settings {
-        max_body_bytes: cli.max_body_bytes,
-        retries: cli.retries,
-        failure_penalty: Duration::from_secs(5),
-        session_header,
-        prefix_blocks: NonZeroUsize::new(1 << 18).expect("non-zero"),
-        sessions: NonZeroUsize::new(1 << 16).expect("non-zero"),
-    };
-    let proxy = Arc::new(Proxy::new(routes, scores, Upstreams::new(cli.connect_timeout, cli.response_timeout), settings));
+    let decider = Arc::new(Decider::new(
+        routes,
+        scores,
+        decide::Settings {
+            failure_penalty: Duration::from_secs(5),
+            session_header,
+            prefix_blocks: NonZeroUsize::new(1 << 18).expect("non-zero"),
+            sessions: NonZeroUsize::new(1 << 16).expect("non-zero"),
+        },
+    ));
+    let settings = proxy::Settings { max_body_bytes: cli.max_body_bytes, retries: cli.retries };
+    let proxy = Arc::new(Proxy::new(decider.clone(), Upstreams::new(cli.connect_timeout, cli.response_timeout), settings));
     let listener = tokio::net::TcpListener::bind(cli.listen).await.map_err(|e| anyhow::anyhow!("--listen {}: {e}", cli.listen))?;
     if let Some(addr) = metrics_addr {
         let metrics = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("--metrics-addr {addr}: {e}"))?;
         tracing::info!(addr = %metrics.local_addr()?, "metrics listening");
-        tokio::spawn(server::serve_metrics(metrics, proxy.clone()));
+        tokio::spawn(server::serve_metrics(metrics, decider.clone()));
     }
+    let epp = match epp_addr {
+        Some(addr) => {
+            let grpc = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("--epp-addr {addr}: {e}"))?;
+            tracing::info!(addr = %grpc.local_addr()?, fallbacks = cli.epp_fallbacks, "endpoint picker listening");
+            let settings = epp::Settings { max_body_bytes: cli.max_body_bytes, fallbacks: cli.epp_fallbacks };
+            futures::future::Either::Left(epp::serve(grpc, decider, settings))
+        }
+        None => futures::future::Either::Right(std::future::pending()),
+    };
     tracing::info!(addr = %listener.local_addr()?, "kvlb-proxy ready");
     let limits = Limits {
         max_connections: cli.max_connections,
@@ -116,6 +134,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     tokio::select! {
         () = server::serve(listener, proxy, limits) => Ok(()),
+        r = epp => r.map_err(|e| anyhow::anyhow!("endpoint picker: {e:#}")),
         r = tokio::signal::ctrl_c() => r.map_err(Into::into),
+    }
+}
+
+/// An address flag that may also be "off".
+fn address_or_off(flag: &str, value: &str, example: &str) -> anyhow::Result<Option<SocketAddr>> {
+    match value {
+        "off" => Ok(None),
+        a => a.parse().map(Some).map_err(|_| anyhow::anyhow!("{flag}: {a:?} is not an address like {example}, or off")),
     }
 }

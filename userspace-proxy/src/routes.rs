@@ -35,6 +35,8 @@ pub struct Routes {
     by_model: HashMap<String, Vec<(usize, u32)>>,
     /// Objective → priority.
     pub objectives: HashMap<String, i32>,
+    /// External providers and per-model chains.
+    pub egress: kvlb_agent::egress::EgressTable,
 }
 
 impl Routes {
@@ -46,7 +48,7 @@ impl Routes {
                 by_model.entry(name.clone()).or_default().push((i, pool.spec.split_weight));
             }
         }
-        Self { pools: state.pools, by_model, objectives: state.objectives.into_iter().collect() }
+        Self { pools: state.pools, by_model, objectives: state.objectives.into_iter().collect(), egress: state.egress }
     }
 
     /// A pool for `model`, by weighted random choice among the pools serving
@@ -64,10 +66,20 @@ impl Routes {
         pools.last().and_then(|&(i, _)| self.pools.get(i))
     }
 
+    /// The pool, when exactly one is served (where a request without a body
+    /// goes).
+    pub fn only_pool(&self) -> Option<&RoutedPool> {
+        match self.pools.as_slice() {
+            [pool] => Some(pool),
+            _ => None,
+        }
+    }
+
     /// Every model and adapter name served, sorted.
     pub fn model_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.by_model.keys().map(String::as_str).collect();
+        let mut names: Vec<&str> = self.by_model.keys().map(String::as_str).chain(self.egress.model_names()).collect();
         names.sort_unstable();
+        names.dedup();
         names
     }
 
@@ -87,6 +99,11 @@ impl Routes {
 pub struct SharedRoutes(Arc<RwLock<Arc<Routes>>>);
 
 impl SharedRoutes {
+    /// A shared table starting as `routes`.
+    pub fn new(routes: Routes) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(routes))))
+    }
+
     /// The table now.
     pub fn get(&self) -> Arc<Routes> {
         self.0.read().expect("routes lock").clone()
@@ -100,7 +117,7 @@ impl SharedRoutes {
 /// Loads the state file and follows its changes (polled every `interval`);
 /// a bad file is reported and the last good table stays.
 pub fn watch(path: PathBuf, interval: Duration) -> anyhow::Result<SharedRoutes> {
-    let shared = SharedRoutes(Arc::new(RwLock::new(Arc::new(Routes::new(state::read(&path)?)))));
+    let shared = SharedRoutes::new(Routes::new(state::read(&path)?));
     let routes = shared.clone();
     tokio::spawn(async move {
         let mut last = std::fs::read(&path).ok();

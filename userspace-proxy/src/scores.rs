@@ -50,6 +50,11 @@ impl Snapshot {
 pub struct SharedScores(Arc<RwLock<Arc<Snapshot>>>);
 
 impl SharedScores {
+    /// A shared snapshot starting as `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(snapshot))))
+    }
+
     /// The snapshot now.
     pub fn get(&self) -> Arc<Snapshot> {
         self.0.read().expect("scores lock").clone()
@@ -96,7 +101,7 @@ fn read(maps: &Maps) -> Snapshot {
 /// `interval`.
 pub fn watch(pin_dir: &Path, interval: Duration) -> anyhow::Result<SharedScores> {
     let maps = open(pin_dir)?;
-    let shared = SharedScores(Arc::new(RwLock::new(Arc::new(read(&maps)))));
+    let shared = SharedScores::new(read(&maps));
     let scores = shared.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);

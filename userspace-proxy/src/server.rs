@@ -12,7 +12,7 @@ use hyper_util::{
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 
-use crate::proxy::Proxy;
+use crate::{decide::Decider, proxy::Proxy};
 
 /// Limits on clients.
 #[derive(Debug, Clone)]
@@ -62,16 +62,16 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, limits: Limits) {
 }
 
 /// Serves `/metrics` on `listener`.
-pub async fn serve_metrics(listener: TcpListener, proxy: Arc<Proxy>) {
+pub async fn serve_metrics(listener: TcpListener, decider: Arc<Decider>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
-        let proxy = proxy.clone();
+        let decider = decider.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let proxy = proxy.clone();
+                let decider = decider.clone();
                 async move {
                     let (status, body) = match req.uri().path() {
-                        "/metrics" => (hyper::StatusCode::OK, proxy.encode_metrics()),
+                        "/metrics" => (hyper::StatusCode::OK, decider.encode_metrics()),
                         _ => (hyper::StatusCode::NOT_FOUND, "not found: try /metrics\n".to_owned()),
                     };
                     let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));

@@ -3,6 +3,7 @@
 
 mod agent;
 mod connect;
+mod epp;
 
 use clap::Subcommand;
 
@@ -13,6 +14,8 @@ pub enum Bench {
     Connect(connect::Args),
     /// The agent's CPU, memory and score age with 16 scraped model servers.
     Agent(agent::Args),
+    /// kvlb as Envoy's Endpoint Picker: decision time, and throughput against Envoy round robin.
+    Epp(epp::Args),
 }
 
 /// Runs one benchmark against release builds of the binaries.
@@ -22,5 +25,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
     match which {
         Bench::Connect(args) => connect::run(&args),
         Bench::Agent(args) => agent::run(&args),
+        Bench::Epp(args) => epp::run(&args),
     }
 }

@@ -9,7 +9,11 @@
 //! - [`agent`]: `kvlb-agent` as a child process with its own pin directory.
 //! - [`probe`]: the `kvlb-probe` client, run inside a test cgroup.
 //! - [`proxy`]: `kvlb-proxy` as a child process beside an agent.
+//! - [`provider`]: fake external providers (OpenAI, Anthropic) that validate
+//!   what the egress sends.
 //! - [`sim`]: `kvlb-sim` model servers as child processes, and load on them.
+//! - [`envoy`]: a real Envoy gateway, asking an Endpoint Picker or not.
+//! - [`chatload`]: closed-loop chat load with shared system prompts.
 //! - [`metrics_stub`]: a metrics endpoint that misbehaves on purpose.
 //!
 //! Tests may run in parallel: every cgroup, pin directory and port is unique
@@ -18,9 +22,12 @@
 pub mod agent;
 pub mod bins;
 pub mod cgroup;
+pub mod chatload;
 pub mod endpoint;
+pub mod envoy;
 pub mod metrics_stub;
 pub mod probe;
+pub mod provider;
 pub mod proxy;
 pub mod sim;
 

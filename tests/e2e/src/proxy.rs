@@ -22,6 +22,11 @@ impl ProxyProcess {
     /// Starts a proxy on `addr` for `agent` (which must run with
     /// `--proxy-addr addr`), with extra flags, and waits until it listens.
     pub fn start(agent: &AgentProcess, addr: SocketAddr, extra: &[&str]) -> Self {
+        Self::start_with_env(agent, addr, extra, &[])
+    }
+
+    /// Like [`ProxyProcess::start`], with extra environment variables.
+    pub fn start_with_env(agent: &AgentProcess, addr: SocketAddr, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let log = tempfile::NamedTempFile::new().expect("log file");
         let child = Command::new(bins::path("kvlb-proxy"))
             .args(["--listen", &addr.to_string(), "--metrics-addr", "127.0.0.1:0", "--state-file"])
@@ -29,6 +34,7 @@ impl ProxyProcess {
             .arg("--pin-dir")
             .arg(&agent.pin_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .stderr(File::options().append(true).open(log.path()).expect("log"))
             .spawn()

@@ -136,7 +136,11 @@ fn models_route_adapters_go_to_their_base_pool_unknown_models_get_404_and_a_cana
 
 #[test]
 fn requests_sharing_a_prefix_stick_to_one_endpoint_until_it_saturates() {
-    let s = setup("kvlb-l7-prefix", "127.92", 3, &["--max-num-seqs", "2"], &[], |a| format!("pools:\n{}", l7_pool("llm", "127.92.1.1:8000", &format!("[{MODEL}]"), a, "")));
+    // A generous staleness bound: on a busy test machine a late scrape must
+    // not make an endpoint look stale (and so expensive) mid-test.
+    let s = setup("kvlb-l7-prefix", "127.92", 3, &["--max-num-seqs", "2"], &[], |a| {
+        format!("pools:\n{}", l7_pool("llm", "127.92.1.1:8000", &format!("[{MODEL}]"), a, "    scoring: {staleness_ms: 5000}\n"))
+    });
     let system = "You are a meticulous assistant for a large retail company. ".repeat(40);
     let ask = |q: &str, max_tokens: u32| {
         let body = json!({ "model": MODEL, "max_tokens": max_tokens, "ignore_eos": true, "messages": [
