@@ -31,13 +31,19 @@
 //!       - address: 127.0.0.3:9000
 //!         draining: true     # default false
 //!         engine: sglang     # default: the pool's
+//! objectives:                # request objective → priority, for the L7 proxy
+//!   interactive: 10
+//!   batch: -1                # below zero: shed first when the pool saturates
+//! providers: []              # external providers for the L7 proxy (see `providers`)
+//! fallbacks: {}              # per model, the order of providers and a pool
 //! ```
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
 
 use serde::Deserialize;
 
 use crate::{
+    egress::EgressTable,
     scrape::Engine,
     score::{Preset, SaturationLimits, Weights},
     table::{EndpointSpec, Mode, PoolSpec, PoolTable, ScoringSpec, ScrapeSpec, WhenEmpty},
@@ -60,6 +66,12 @@ pub struct ConfigError {
 #[serde(deny_unknown_fields)]
 struct PoolFile {
     pools: Vec<PoolEntry>,
+    #[serde(default)]
+    objectives: BTreeMap<String, i32>,
+    #[serde(default)]
+    providers: Vec<providers::ProviderEntry>,
+    #[serde(default)]
+    fallbacks: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -217,7 +229,7 @@ pub fn parse(text: &str, file: &str) -> Result<PoolTable, ConfigError> {
                 vip: p.vip,
                 mode: p.mode,
                 when_empty: p.when_empty,
-                scrape: p.scrape.then(|| ScrapeSpec { engine: p.metrics.engine, path: p.metrics.path, port: p.metrics.port }),
+                scrape: p.scrape.then_some(ScrapeSpec { engine: p.metrics.engine, path: p.metrics.path, port: p.metrics.port }),
                 models: p.models,
                 adapters: p.adapters,
                 split_weight: p.split_weight,
@@ -229,10 +241,21 @@ pub fn parse(text: &str, file: &str) -> Result<PoolTable, ConfigError> {
                     .collect(),
             })
             .collect(),
+        objectives: parsed.objectives,
+        egress: EgressTable {
+            providers: parsed
+                .providers
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| p.into_spec().map_err(|(field, problem)| fail(format!("providers[{i}].{field}: {problem}"))))
+                .collect::<Result<_, _>>()?,
+            fallbacks: parsed.fallbacks,
+        },
     };
     table.validate().map_err(|e| fail(e.to_string()))?;
     Ok(table)
 }
 
+mod providers;
 #[cfg(test)]
 mod tests;

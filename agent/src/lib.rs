@@ -7,6 +7,7 @@
 //! - [`config`]: the standalone pool file (YAML) → table.
 //! - [`k8s`]: Kubernetes discovery (InferencePools, KvlbPools) → table, and
 //!   KvlbPool status.
+//! - [`egress`]: external providers and per-model fallback chains.
 //! - [`system`]: the host's cgroup v2 mount and bpffs.
 //! - [`loader`]: load, attach and pin the programs; detach.
 //! - [`maps`]: typed handles to the pinned maps.
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod egress;
 pub mod health;
 pub mod inspect;
 pub mod k8s;

@@ -184,14 +184,15 @@ fn verifier(e: ProgramError) -> anyhow::Error {
     }
 }
 
-/// Turns a bare EPERM into what to do about it.
+/// Turns a bare EPERM or EACCES into what to do about it.
 fn explain_permission(e: anyhow::Error) -> anyhow::Error {
-    let eperm = e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().and_then(|io| io.raw_os_error()) == Some(libc::EPERM)
+    let denied = e.chain().any(|c| {
+        matches!(c.downcast_ref::<std::io::Error>().and_then(|io| io.raw_os_error()), Some(libc::EPERM | libc::EACCES))
             || c.to_string().contains("Operation not permitted")
+            || c.to_string().contains("Permission denied")
     });
-    if eperm {
-        e.context("permission denied: loading and attaching BPF programs needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN")
+    if denied {
+        e.context("permission denied: loading and attaching BPF programs needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (CAP_SYS_ADMIN to mount bpffs)")
     } else {
         e
     }

@@ -9,6 +9,7 @@
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
+    net::SocketAddr,
     time::{Duration, Instant},
 };
 
@@ -23,7 +24,7 @@ use kvlb_common::{
 use crate::{
     maps::Maps,
     slots,
-    table::{PoolSpec, PoolTable, WhenEmpty},
+    table::{Mode, PoolSpec, PoolTable, WhenEmpty},
 };
 
 /// The ids a pool was given.
@@ -35,6 +36,9 @@ pub struct AppliedPool {
     pub pool_id: u32,
     /// Its endpoints' ids, in table order.
     pub endpoint_ids: Vec<u32>,
+    /// For a pool in l7 mode: the id of the record that sends its VIP's
+    /// connections to the proxy (the only entry of its slot table).
+    pub proxy_endpoint_id: Option<u32>,
 }
 
 /// Keeps the maps in step with the pool table, readiness and scores.
@@ -42,6 +46,8 @@ pub struct Reconciler {
     /// Removed endpoints still holding connections, and since when.
     removed: HashMap<u32, Instant>,
     drain_grace: Duration,
+    /// Where the L7 proxy listens, for pools in l7 mode.
+    proxy_addr: Option<SocketAddr>,
     /// Endpoints whose scrapes keep failing.
     not_ready: HashSet<u32>,
     /// The table last applied, with its ids.
@@ -49,6 +55,16 @@ pub struct Reconciler {
     /// What the maps hold for the current endpoints and pools.
     records: HashMap<u32, Endpoint>,
     pools: HashMap<u32, Pool>,
+}
+
+/// The endpoint records the maps held when an apply began.
+struct Known {
+    /// Record by id.
+    records: HashMap<u32, Endpoint>,
+    /// Id by (pool, address, port).
+    by_addr: HashMap<(u32, [u32; 4], u16), u32>,
+    /// Ids in use, including those given out during this apply.
+    taken: BTreeSet<u32>,
 }
 
 /// Picks the smallest id not in `taken`, and takes it.
@@ -66,11 +82,12 @@ pub fn monotonic_ns() -> u64 {
 
 impl Reconciler {
     /// A reconciler that keeps removed endpoints' records while they drain,
-    /// for at most `drain_grace`.
-    pub fn new(drain_grace: Duration) -> Self {
+    /// for at most `drain_grace`, and sends l7 pools' VIPs to `proxy_addr`.
+    pub fn new(drain_grace: Duration, proxy_addr: Option<SocketAddr>) -> Self {
         Self {
             removed: HashMap::new(),
             drain_grace,
+            proxy_addr,
             not_ready: HashSet::new(),
             current: Vec::new(),
             records: HashMap::new(),
@@ -91,6 +108,12 @@ impl Reconciler {
     /// Makes the maps hold exactly `table` (plus removed endpoints that still
     /// drain). The table must be validated.
     pub fn apply(&mut self, maps: &mut Maps, table: &PoolTable) -> anyhow::Result<Vec<AppliedPool>> {
+        if let Some(spec) = table.pools.iter().find(|p| p.mode == Mode::L7) {
+            let proxy = self.proxy_addr.with_context(|| format!("pool {} is in l7 mode, but the agent has no --proxy-addr", spec.name))?;
+            if let Some(clash) = table.pools.iter().find(|p| p.vip == proxy || p.endpoints.iter().any(|e| e.address == proxy)) {
+                anyhow::bail!("the proxy address {proxy} is also a VIP or endpoint of pool {}", clash.name);
+            }
+        }
         let old_vips: HashMap<VipKey, Vip> = maps.vips.iter().collect::<Result<_, _>>()?;
         let old_pools: HashMap<u32, Pool> = maps.pools.iter().collect::<Result<_, _>>()?;
         let old_eps: HashMap<u32, Endpoint> = maps.endpoints.iter().collect::<Result<_, _>>()?;
@@ -114,35 +137,24 @@ impl Reconciler {
         }
 
         // Endpoint ids: an endpoint keeps its id while it stays in its pool.
-        let by_addr: HashMap<(u32, [u32; 4], u16), u32> =
-            old_eps.iter().map(|(&id, ep)| ((ep.pool_id, ep.addr, ep.port), id)).collect();
-        let mut taken_eps: BTreeSet<u32> = old_eps.keys().copied().collect();
+        let mut known = Known {
+            by_addr: old_eps.iter().map(|(&id, ep)| ((ep.pool_id, ep.addr, ep.port), id)).collect(),
+            taken: old_eps.keys().copied().collect(),
+            records: old_eps,
+        };
         let mut applied = Vec::with_capacity(table.pools.len());
         self.records.clear();
         for (spec, &pool_id) in table.pools.iter().zip(&pool_ids) {
             let mut endpoint_ids = Vec::with_capacity(spec.endpoints.len());
             for ep in &spec.endpoints {
-                let (addr, port) = socket_to_words(ep.address);
-                let id = match by_addr.get(&(pool_id, addr, port)) {
-                    Some(&id) => id,
-                    None => {
-                        let id = allocate(&mut taken_eps, endpoint::MAX_ENDPOINTS)?;
-                        maps.reset_endpoint_counts(id)?;
-                        self.not_ready.remove(&id);
-                        id
-                    }
-                };
-                let flags = if self.is_ready(id) { FLAG_READY } else { 0 } | if ep.draining { FLAG_DRAINING } else { 0 };
-                let scores = old_eps.get(&id).map(|e| e.scores).unwrap_or_default();
-                let record = Endpoint { addr, port, flags, weight: ep.weight, pool_id, scores, _pad: 0 };
-                if old_eps.get(&id) != Some(&record) {
-                    maps.endpoints.insert(id, record, 0).context("cannot write endpoint")?;
-                }
-                self.records.insert(id, record);
-                self.removed.remove(&id);
+                let id = self.write_endpoint(maps, &mut known, pool_id, ep.address, ep.weight, ep.draining)?;
                 endpoint_ids.push(id);
             }
-            applied.push(AppliedPool { name: spec.name.clone(), pool_id, endpoint_ids });
+            let proxy_endpoint_id = match (spec.mode, self.proxy_addr) {
+                (Mode::L7, Some(proxy)) => Some(self.write_endpoint(maps, &mut known, pool_id, proxy, 1, false)?),
+                _ => None,
+            };
+            applied.push(AppliedPool { name: spec.name.clone(), pool_id, endpoint_ids, proxy_endpoint_id });
         }
         self.not_ready.retain(|id| self.records.contains_key(id));
         self.current = table.pools.iter().cloned().zip(applied.iter().cloned()).collect();
@@ -196,7 +208,7 @@ impl Reconciler {
             remove_ok(maps.slots.remove(id))?;
             remove_ok(maps.pools.remove(id))?;
         }
-        for (&id, ep) in old_eps.iter().filter(|(id, _)| !self.records.contains_key(id)) {
+        for (&id, ep) in known.records.iter().filter(|(id, _)| !self.records.contains_key(id)) {
             if ep.flags & FLAG_DRAINING == 0 {
                 let draining = Endpoint { flags: ep.flags | FLAG_DRAINING, ..*ep };
                 maps.endpoints.insert(id, draining, 0).context("cannot mark endpoint draining")?;
@@ -207,17 +219,45 @@ impl Reconciler {
         Ok(applied)
     }
 
-    /// Rewrites pool `i`'s slot table from its eligible (ready, not draining)
-    /// endpoints, if it changed.
+    /// Writes (if changed) the record of the endpoint at `address` in pool
+    /// `pool_id`, keeping its id, scores and readiness; returns its id.
+    fn write_endpoint(&mut self, maps: &mut Maps, known: &mut Known, pool_id: u32, address: SocketAddr, weight: u32, draining: bool) -> anyhow::Result<u32> {
+        let old_eps = &known.records;
+        let (addr, port) = socket_to_words(address);
+        let id = match known.by_addr.get(&(pool_id, addr, port)) {
+            Some(&id) => id,
+            None => {
+                let id = allocate(&mut known.taken, endpoint::MAX_ENDPOINTS)?;
+                maps.reset_endpoint_counts(id)?;
+                self.not_ready.remove(&id);
+                id
+            }
+        };
+        let flags = if self.is_ready(id) { FLAG_READY } else { 0 } | if draining { FLAG_DRAINING } else { 0 };
+        let scores = old_eps.get(&id).map(|e| e.scores).unwrap_or_default();
+        let record = Endpoint { addr, port, flags, weight, pool_id, scores, _pad: 0 };
+        if old_eps.get(&id) != Some(&record) {
+            maps.endpoints.insert(id, record, 0).context("cannot write endpoint")?;
+        }
+        self.records.insert(id, record);
+        self.removed.remove(&id);
+        Ok(id)
+    }
+
+    /// Rewrites pool `i`'s slot table, if it changed: its eligible (ready,
+    /// not draining) endpoints, or the proxy for a pool in l7 mode.
     fn write_slots(&self, maps: &mut Maps, i: usize) -> anyhow::Result<()> {
         let (spec, done) = &self.current[i];
-        let members: Vec<(u32, u32)> = spec
-            .endpoints
-            .iter()
-            .zip(&done.endpoint_ids)
-            .filter(|(ep, id)| !ep.draining && self.is_ready(**id))
-            .map(|(ep, &id)| (id, ep.weight))
-            .collect();
+        let members: Vec<(u32, u32)> = match done.proxy_endpoint_id {
+            Some(proxy) => vec![(proxy, 1)],
+            None => spec
+                .endpoints
+                .iter()
+                .zip(&done.endpoint_ids)
+                .filter(|(ep, id)| !ep.draining && self.is_ready(**id))
+                .map(|(ep, &id)| (id, ep.weight))
+                .collect(),
+        };
         let table = slots::build(&members);
         if maps.slots.get(&done.pool_id, 0).ok().as_ref() != Some(&table) {
             maps.slots.insert(done.pool_id, table, 0).context("cannot write slot table")?;

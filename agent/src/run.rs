@@ -83,6 +83,8 @@ pub struct RunOptions {
     pub scrape: ScrapeOptions,
     /// Where to serve `/metrics` and `/status` (port 0 picks one).
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the L7 proxy listens; connections to l7 pools' VIPs go there.
+    pub proxy_addr: Option<SocketAddr>,
 }
 
 /// A started source: its first table, the later ones, and, in Kubernetes
@@ -115,7 +117,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let client = MetricsClient::new(opts.scrape.timeout, opts.scrape.max_bytes);
     let mut agent = Agent {
         maps: Maps::open(&opts.attach.pin_dir)?,
-        reconciler: Reconciler::new(opts.drain_grace),
+        reconciler: Reconciler::new(opts.drain_grace, opts.proxy_addr),
         health: Health::new(opts.scrape.fail_threshold),
         scrapers: Scrapers::new(client, opts.scrape.interval, scraped_tx),
         opts,
@@ -238,7 +240,12 @@ async fn follow_file(path: PathBuf, every: Duration, mut hup: Signal, tables: mp
 impl Agent {
     fn apply(&mut self, table: &PoolTable) -> anyhow::Result<()> {
         let applied = self.reconciler.apply(&mut self.maps, table).context("cannot write the pool table into the maps")?;
-        state::write(&self.opts.state_file, &applied)?;
+        let routing = state::RoutingState {
+            pools: table.pools.iter().cloned().zip(applied).map(|(spec, ids)| state::RoutedPool { spec, ids }).collect(),
+            objectives: table.objectives.clone(),
+            egress: table.egress.clone(),
+        };
+        state::write(&self.opts.state_file, &routing)?;
         let targets = self.targets();
         self.health.retain(|k| targets.iter().any(|t| &t.key == k));
         self.scrapers.sync(&targets);

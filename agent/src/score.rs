@@ -45,7 +45,7 @@ pub enum Preset {
 }
 
 /// The weights of one pool's score.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Weights {
     /// The weighting family.
     pub preset: Preset,
@@ -105,7 +105,7 @@ pub fn scores(weights: &Weights, inputs: &[Option<EngineMetrics>]) -> Vec<u32> {
 }
 
 /// Thresholds of the saturation figure.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SaturationLimits {
     /// Waiting requests at which an endpoint counts as saturated.
     pub queue: f64,

@@ -153,15 +153,18 @@ impl ScrapeError {
 /// Parses an engine's metrics page.
 pub fn parse(engine: Engine, text: &str) -> Result<EngineMetrics, ScrapeError> {
     let [waiting, running, kv] = engine.signals();
-    if text.trim().is_empty() {
-        return Err(ScrapeError::Missing(waiting[0].name));
-    }
-    // Only sample lines matter. Dropping the HELP/TYPE comments also makes
-    // both exposition dialects parse alike: classic text (`# TYPE x_total
+    // Only the sample lines of the few series scoring reads matter: keep
+    // those and parse just them. That keeps a scrape cheap however large the
+    // page (real engines export dozens of histograms), and makes both
+    // exposition dialects parse alike: classic text (`# TYPE x_total
     // counter`, as vLLM's Python client writes) and OpenMetrics (`# TYPE x
     // counter` over `x_total` samples), which the parser would otherwise
     // reject as a family without samples.
-    let samples: String = text.lines().filter(|l| !l.trim_start().starts_with('#')).flat_map(|l| [l, "\n"]).collect();
+    let wanted = |line: &str| [waiting, running, kv].iter().flat_map(|c| c.iter()).any(|s| starts_with_name(line, s.name));
+    let samples: String = text.lines().filter(|l| wanted(l)).flat_map(|l| [l, "\n"]).collect();
+    if samples.is_empty() {
+        return Err(ScrapeError::Missing(waiting[0].name));
+    }
     let scrape = Scrape::parse(&samples).map_err(|e| {
         let mut message = format!("{e:?}");
         message.truncate(200);
@@ -179,6 +182,12 @@ pub fn parse(engine: Engine, text: &str) -> Result<EngineMetrics, ScrapeError> {
         running: read(running)?.iter().sum(),
         kv_usage: read(kv)?.iter().copied().fold(0.0, f64::max).min(1.0),
     })
+}
+
+/// Whether a sample line is of metric `name` (the name followed by labels,
+/// a space or the end).
+fn starts_with_name(line: &str, name: &str) -> bool {
+    line.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' ', '\t']))
 }
 
 #[cfg(test)]

@@ -177,7 +177,7 @@ impl NodeStatus {
                 p.no_endpoint,
                 if p.scraped { "" } else { "  (not scraped: live connections only)" }
             );
-            let _ = writeln!(s, "  {:<24}{:<10}{:>9}{:>9}{:>9}{:>7}{:>6}{:>9}  {}", "ENDPOINT", "STATE", "SCORE", "WAITING", "RUNNING", "KV", "LIVE", "AGE ms", "LAST ERROR");
+            let _ = writeln!(s, "  {:<24}{:<10}{:>9}{:>9}{:>9}{:>7}{:>6}{:>9}  LAST ERROR", "ENDPOINT", "STATE", "SCORE", "WAITING", "RUNNING", "KV", "LIVE", "AGE ms");
             for e in &p.endpoints {
                 let state = if e.draining { "draining" } else if e.ready { "ready" } else { "not-ready" };
                 let _ = writeln!(

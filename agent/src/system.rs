@@ -48,11 +48,13 @@ pub fn ensure_bpffs(pin_dir: &Path) -> anyhow::Result<()> {
 /// Linux capability numbers the agent needs.
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
 /// Fails early, naming what is missing, unless this process may load BPF
-/// programs (CAP_BPF, or CAP_SYS_ADMIN on older kernels) and attach them to
-/// cgroups (CAP_NET_ADMIN).
+/// programs (CAP_BPF, and CAP_PERFMON for the pointer arithmetic the
+/// verifier allows only with it; CAP_SYS_ADMIN covers both on older kernels)
+/// and attach them to cgroups (CAP_NET_ADMIN).
 pub fn check_privileges() -> anyhow::Result<()> {
     let status = std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
     let effective = status
@@ -65,11 +67,14 @@ pub fn check_privileges() -> anyhow::Result<()> {
     if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
         missing.push("CAP_BPF");
     }
+    if !has(CAP_PERFMON) && !has(CAP_SYS_ADMIN) {
+        missing.push("CAP_PERFMON");
+    }
     if !has(CAP_NET_ADMIN) {
         missing.push("CAP_NET_ADMIN");
     }
     if !missing.is_empty() {
-        bail!("missing privileges: kvlb-agent needs {} to load and attach BPF programs; run it as root or grant them", missing.join(" and "));
+        bail!("missing privileges: kvlb-agent needs {} to load and attach BPF programs; run it as root or grant them", missing.join(", "));
     }
     Ok(())
 }

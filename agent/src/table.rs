@@ -3,7 +3,7 @@
 //! consumes.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     fmt,
     net::SocketAddr,
     time::Duration,
@@ -13,6 +13,7 @@ use kvlb_common::{endpoint, pool, vip};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    egress::EgressTable,
     scrape::Engine,
     score::{SaturationLimits, Weights},
 };
@@ -40,7 +41,7 @@ pub enum WhenEmpty {
 }
 
 /// One model-server endpoint of a pool.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointSpec {
     /// Where the model server listens.
     pub address: SocketAddr,
@@ -53,7 +54,7 @@ pub struct EndpointSpec {
 }
 
 /// How a pool's model servers are scraped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScrapeSpec {
     /// Which metric names they export.
     pub engine: Engine,
@@ -64,7 +65,7 @@ pub struct ScrapeSpec {
 }
 
 /// How a pool's scores and saturation are computed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoringSpec {
     /// Score weights.
     pub weights: Weights,
@@ -75,7 +76,7 @@ pub struct ScoringSpec {
 }
 
 /// One pool: a VIP and the endpoints behind it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PoolSpec {
     /// Unique name.
     pub name: String,
@@ -102,10 +103,16 @@ pub struct PoolSpec {
 }
 
 /// Every pool this node serves.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PoolTable {
     /// The pools, in source order.
     pub pools: Vec<PoolSpec>,
+    /// Request objectives (the `x-gateway-inference-objective` header) and
+    /// their priorities: higher is more important, below zero is sheddable.
+    pub objectives: BTreeMap<String, i32>,
+    /// External providers and per-model fallback chains.
+    #[serde(default)]
+    pub egress: EgressTable,
 }
 
 /// The largest weight the kernel's comparison honours.
@@ -159,8 +166,8 @@ impl PoolTable {
             if !names.insert(pool.name.as_str()) {
                 return Err(invalid(at("name"), format!("duplicate pool name {:?}", pool.name)));
             }
-            if pool.mode == Mode::L7 {
-                return Err(invalid(at("mode"), "l7 needs kvlb-proxy, which is not built yet; use connect"));
+            if pool.mode == Mode::L7 && pool.models.is_empty() {
+                return Err(invalid(at("models"), "a pool in l7 mode must name the models it serves"));
             }
             check_address(pool.vip).map_err(|problem| invalid(at("vip"), problem))?;
             if let Some(other) = vips.insert(pool.vip, p) {
@@ -205,7 +212,7 @@ impl PoolTable {
                 }
             }
         }
-        Ok(())
+        self.egress.validate(&self.pools)
     }
 }
 
@@ -228,7 +235,7 @@ fn validate_scoring(s: &ScoringSpec) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
-fn validate_name(name: &str) -> Result<(), String> {
+pub(crate) fn validate_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');

@@ -1,7 +1,9 @@
 //! `cargo xtask bench …`: benchmarks. They compare side by side in one run and
 //! report ratios, because the machine is shared and noisy; none runs in CI.
 
+mod agent;
 mod connect;
+mod epp;
 mod fleet;
 mod quality;
 mod sim;
@@ -19,13 +21,21 @@ pub enum Bench {
     Sim(sim::Args),
     /// Routing quality against other routers on a simulator fleet.
     Quality(quality::Args),
+    /// The agent's CPU, memory and score age with 16 scraped model servers.
+    Agent(agent::Args),
+    /// kvlb as Envoy's Endpoint Picker: decision time, and throughput against Envoy round robin.
+    Epp(epp::Args),
 }
 
-/// Runs one benchmark.
+/// Runs one benchmark against release builds of the binaries.
 pub fn run(which: Bench) -> anyhow::Result<()> {
+    crate::cmd::run("cargo", &["build", "--quiet", "--release", "--bins", "-p", "kvlb-agent", "-p", "kvlb-e2e", "-p", "kvlb-sim", "-p", "kvlb-proxy", "-p", "kvlb-bench"])?;
+    kvlb_e2e::bins::use_dir(crate::cmd::root().join("target/release"));
     match which {
         Bench::Connect(args) => connect::run(&args),
         Bench::Sim(args) => sim::run(&args),
         Bench::Quality(args) => quality::run(&args),
+        Bench::Agent(args) => agent::run(&args),
+        Bench::Epp(args) => epp::run(&args),
     }
 }

@@ -19,6 +19,7 @@ pub fn run() -> anyhow::Result<()> {
     step("Debian packages", apt)?;
     step("rust-src for the nightly toolchain", rust_src)?;
     step("bpf-linker", bpf_linker)?;
+    step("cargo-fuzz", cargo_fuzz)?;
     step("Python test tools (.tools/venv)", python_tools)?;
     Ok(())
 }
@@ -86,6 +87,14 @@ fn bpf_linker() -> anyhow::Result<bool> {
         &["install", "--locked", "bpf-linker", "--version", &version, "--no-default-features", "--features", "llvm-22"],
         &[("LLVM_PREFIX", "/usr/lib/llvm-22")],
     )?;
+    Ok(true)
+}
+
+fn cargo_fuzz() -> anyhow::Result<bool> {
+    if succeeds("cargo", &["fuzz", "--version"]) {
+        return Ok(false);
+    }
+    cmd::run("cargo", &["install", "--locked", "cargo-fuzz"])?;
     Ok(true)
 }
 

@@ -81,6 +81,9 @@ struct RunArgs {
     /// Where to serve /metrics and /status ("off" for nowhere).
     #[arg(long, env = "KVLB_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = parse_addr)]
     metrics_addr: Listen,
+    /// Where kvlb-proxy listens: connections to pools in l7 mode go there ("off": no l7 pools).
+    #[arg(long, env = "KVLB_PROXY_ADDR", default_value = "127.0.0.1:15000", value_parser = parse_addr)]
+    proxy_addr: Listen,
 }
 
 fn parse_level(s: &str) -> Result<u8, String> {
@@ -146,6 +149,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 scrape_max_bytes,
                 not_ready_after,
                 metrics_addr,
+                proxy_addr,
             } = *args;
             let cgroup = match cgroup {
                 Some(c) => c,
@@ -173,6 +177,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     fail_threshold: not_ready_after,
                 },
                 metrics_addr: metrics_addr.0,
+                proxy_addr: proxy_addr.0,
             };
             tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(run::run(opts))
         }

@@ -52,7 +52,9 @@ fn execute(cli: &Cli) -> anyhow::Result<()> {
         Command::List { json } => {
             let maps = Maps::open(&cli.pin_dir)
                 .map_err(|e| e.context(format!("is kvlb-agent running with --pin-dir {}?", cli.pin_dir.display())))?;
-            let snapshot = Snapshot::read(&maps, &state::read(&state::path_for(&cli.pin_dir)))?;
+            // Names are a nicety: without a state file, pools show by id.
+            let names: Vec<_> = state::read(&state::path_for(&cli.pin_dir)).map(|s| s.pools.into_iter().map(|p| p.ids).collect()).unwrap_or_default();
+            let snapshot = Snapshot::read(&maps, &names)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&snapshot)?);
             } else {

@@ -63,7 +63,7 @@ fn errors_name_the_file_the_field_and_the_problem() {
         ("pools:\n  - name: a\n    vip: 127.1.1.1:80\n    endpoints:\n      - address: \"[::1]:9\"\n", "is not the same address family as the VIP"),
         ("pools:\n  - name: a\n    vip: 127.1.1.1:0\n", "pools[0].vip: 127.1.1.1:0 has port 0"),
         ("pools:\n  - name: A_b\n    vip: 127.1.1.1:1\n", "pools[0].name: \"A_b\" must be"),
-        ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    mode: l7\n", "pools[0].mode: l7 needs kvlb-proxy"),
+        ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    mode: l7\n", "pools[0].models: a pool in l7 mode must name the models it serves"),
         ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    mode: turbo\n", "pools[0].mode: unknown variant `turbo`"),
         ("pools: [\n", "pools.yaml: "),
         ("pools:\n  - name: a\n    vip: 127.1.1.1:1\n    metrics:\n      engine: tgi\n", "pools[0].metrics.engine: unknown variant `tgi`"),

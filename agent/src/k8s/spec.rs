@@ -56,7 +56,7 @@ pub fn to_pool_spec(name: String, vip: Option<SocketAddr>, spec: &KvlbPoolSpec) 
         scoring: scoring(spec.scoring.as_ref()),
         endpoints: Vec::new(),
     };
-    PoolTable { pools: vec![pool.clone()] }
+    PoolTable { pools: vec![pool.clone()], ..PoolTable::default() }
         .validate()
         .map_err(|e| Problem::invalid(format!("{}: {}", crd_field(&e.field), e.problem)))?;
     Ok(pool)

@@ -112,6 +112,8 @@ pub fn translate(snap: &Snapshot) -> Translation {
     out.state.pools.sort_by(|a, b| a.name.cmp(&b.name));
     keep_valid(&mut out);
     out.state.objectives = objectives(snap, &out.state.pools, &mut out.notes);
+    // The proxy's admission reads priorities by objective name from the table.
+    out.table.objectives = out.state.objectives.iter().map(|o| (o.name.clone(), o.priority)).collect();
     out
 }
 

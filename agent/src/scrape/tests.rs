@@ -47,7 +47,8 @@ nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=\"max\",model=\"x\",versio
 #[test]
 fn bad_pages_are_errors_with_a_reason() {
     assert_eq!(parse(Engine::Vllm, "").unwrap_err().reason(), "missing");
-    assert_eq!(parse(Engine::Vllm, "{{{ garbage\n").unwrap_err().reason(), "syntax");
+    assert_eq!(parse(Engine::Vllm, "{{{ garbage\n").unwrap_err().reason(), "missing");
+    assert_eq!(parse(Engine::Vllm, "vllm:num_requests_waiting{{{ garbage\n").unwrap_err().reason(), "syntax");
     assert_eq!(parse(Engine::Sglang, VLLM).unwrap_err(), ScrapeError::Missing("sglang:num_queue_reqs"));
     let negative = "vllm:num_requests_running -1\nvllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc 0.1\n";
     assert_eq!(parse(Engine::Vllm, negative).unwrap_err().reason(), "invalid");

@@ -18,6 +18,7 @@ pub struct AgentProcess {
     /// The bpffs directory it pins into.
     pub pin_dir: PathBuf,
     cgroup: PathBuf,
+    extra: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -25,17 +26,29 @@ impl AgentProcess {
     /// Starts an agent on `cgroup` with `pools` (YAML) and waits until it has
     /// applied them.
     pub fn start(cgroup: &TestCgroup, pools: &str) -> Self {
+        Self::start_with(cgroup, pools, &[])
+    }
+
+    /// Like [`AgentProcess::start`], with extra `kvlb-agent run` flags.
+    pub fn start_with(cgroup: &TestCgroup, pools: &str, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut agent = Self {
             child: None,
             starts: 0,
             pin_dir: PathBuf::from("/sys/fs/bpf").join(unique_name("kvlb-test")),
             cgroup: cgroup.path().to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             dir,
         };
         agent.write_pools(pools);
         agent.spawn();
         agent
+    }
+
+    /// The state file the agent writes (the proxy's routing table).
+    pub fn state_file(&self) -> PathBuf {
+        let name = self.pin_dir.file_name().expect("pin dir name").to_string_lossy().into_owned();
+        PathBuf::from("/run/kvlb").join(format!("{name}.json"))
     }
 
     /// The pool file the agent follows.
@@ -66,6 +79,7 @@ impl AgentProcess {
             .arg(&self.cgroup)
             .arg("--pin-dir")
             .arg(&self.pin_dir)
+            .args(&self.extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stderr(log)
@@ -125,13 +139,14 @@ impl AgentProcess {
         serde_json::from_str(&self.kvlb(&["list", "--json"])).expect("kvlb list --json output")
     }
 
-    /// Connections the kernel has redirected to each endpoint so far, by
-    /// address (from `kvlb list --json`).
-    pub fn connections(&self) -> std::collections::BTreeMap<SocketAddr, u64> {
+    /// Connections the kernel has redirected to each endpoint of `pool` so
+    /// far, by address (from `kvlb list --json`).
+    pub fn connections(&self, pool: &str) -> std::collections::BTreeMap<SocketAddr, u64> {
         let list = self.list();
         let pools = list["pools"].as_array().expect("pools");
         pools
             .iter()
+            .filter(|p| p["name"] == pool)
             .flat_map(|p| p["endpoints"].as_array().expect("endpoints"))
             .map(|e| (e["address"].as_str().and_then(|a| a.parse().ok()).expect("address"), e["connections"].as_u64().expect("count")))
             .collect()
@@ -149,6 +164,7 @@ impl Drop for AgentProcess {
     fn drop(&mut self) {
         self.sigkill();
         let _ = detach(&self.pin_dir);
+        let _ = std::fs::remove_file(self.state_file());
     }
 }
 

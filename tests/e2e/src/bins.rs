@@ -1,12 +1,24 @@
 //! Locating the workspace's binaries next to the running executable (a test
 //! binary in `target/<profile>/deps`, or xtask in `target/<profile>`).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::OnceLock};
+
+/// A directory chosen by [`use_dir`], overriding the default.
+static DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes [`path`] look in `dir` (e.g. `target/release` for benchmarks);
+/// the first call wins.
+pub fn use_dir(dir: PathBuf) {
+    let _ = DIR.set(dir);
+}
 
 /// The path of a workspace binary; panics with what to run if it is not built.
 pub fn path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current executable");
-    let mut dir = exe.parent().expect("executable directory").to_path_buf();
+    let mut dir = match DIR.get() {
+        Some(dir) => dir.clone(),
+        None => exe.parent().expect("executable directory").to_path_buf(),
+    };
     if dir.ends_with("deps") {
         dir.pop();
     }

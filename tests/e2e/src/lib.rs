@@ -8,7 +8,12 @@
 //! - [`endpoint`]: TCP servers that greet with their name and count connections.
 //! - [`agent`]: `kvlb-agent` as a child process with its own pin directory.
 //! - [`probe`]: the `kvlb-probe` client, run inside a test cgroup.
+//! - [`proxy`]: `kvlb-proxy` as a child process beside an agent.
+//! - [`provider`]: fake external providers (OpenAI, Anthropic) that validate
+//!   what the egress sends.
 //! - [`sim`]: `kvlb-sim` model servers as child processes, and load on them.
+//! - [`envoy`]: a real Envoy gateway, asking an Endpoint Picker or not.
+//! - [`chatload`]: closed-loop chat load with shared system prompts.
 //! - [`metrics_stub`]: a metrics endpoint that misbehaves on purpose.
 //! - [`kube`]: an in-memory Kubernetes API and the agent in Kubernetes mode.
 //! - [`chart`]: the Helm chart, rendered, linted and validated.
@@ -20,10 +25,14 @@ pub mod agent;
 pub mod bins;
 pub mod cgroup;
 pub mod chart;
+pub mod chatload;
 pub mod endpoint;
+pub mod envoy;
 pub mod kube;
 pub mod metrics_stub;
 pub mod probe;
+pub mod provider;
+pub mod proxy;
 pub mod sim;
 
 /// A name unique to this process and call, for cgroups and pin directories.

@@ -10,7 +10,7 @@ use std::{
 /// How the stub answers every request.
 #[derive(Clone, Copy, Debug)]
 pub enum Misbehaviour {
-    /// 200 with text that is not Prometheus.
+    /// 200 with bytes that are not Prometheus text.
     Garbage,
     /// 200 with an empty body.
     Empty,

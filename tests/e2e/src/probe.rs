@@ -105,13 +105,23 @@ pub struct Held {
     pub report: Report,
 }
 
+/// Whether the servers a probe connects to greet with their name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Greeting {
+    /// Endpoint servers of this harness: read the name.
+    Name,
+    /// Model servers: only connect.
+    None,
+}
+
 /// Opens `count` connections from inside `cgroup` and keeps them open until
 /// [`Held::release`] (or drop).
-pub fn hold(cgroup: &TestCgroup, addr: SocketAddr, count: u32) -> Held {
+pub fn hold(cgroup: &TestCgroup, addr: SocketAddr, count: u32, greeting: Greeting) -> Held {
     let mut child = cgroup
         .command(&bins::path("kvlb-probe"))
         .arg(addr.to_string())
         .args(["--count", &count.to_string(), "--hold"])
+        .args(if greeting == Greeting::None { &["--connect-only"][..] } else { &[] })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -53,25 +53,31 @@ impl Sim {
     /// Starts `n` long streaming completions against the replica, each in its
     /// own thread; they end when the replica does.
     pub fn load(&self, n: usize, max_tokens: u32) -> Vec<JoinHandle<()>> {
-        (0..n)
-            .map(|i| {
-                let url = format!("http://{}/v1/completions", self.addr);
-                let body = serde_json::json!({
-                    "model": MODEL,
-                    "prompt": format!("request {i}: tell me a long story"),
-                    "max_tokens": max_tokens,
-                    "ignore_eos": true,
-                    "stream": true,
-                })
-                .to_string();
-                std::thread::spawn(move || {
-                    if let Ok(response) = ureq::post(&url).header("content-type", "application/json").send(body) {
-                        let _ = response.into_body().into_reader().read_to_end(&mut Vec::new());
-                    }
-                })
-            })
-            .collect()
+        load(self.addr, n, max_tokens)
     }
+}
+
+/// Starts `n` long streaming completions against a model server at `addr`,
+/// each in its own thread; they end when it does.
+pub fn load(addr: SocketAddr, n: usize, max_tokens: u32) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let url = format!("http://{addr}/v1/completions");
+            let body = serde_json::json!({
+                "model": MODEL,
+                "prompt": format!("request {i}: tell me a long story"),
+                "max_tokens": max_tokens,
+                "ignore_eos": true,
+                "stream": true,
+            })
+            .to_string();
+            std::thread::spawn(move || {
+                if let Ok(response) = ureq::post(&url).header("content-type", "application/json").send(body) {
+                    let _ = response.into_body().into_reader().read_to_end(&mut Vec::new());
+                }
+            })
+        })
+        .collect()
 }
 
 impl Drop for Sim {

@@ -89,7 +89,7 @@ fn live_connection_counts_rise_and_fall() {
     let eps = servers(&[("a", "127.54.0.1:0"), ("b", "127.54.0.2:0")]);
     let agent = AgentProcess::start(&cg, &pools_yaml(&[pool("llm", "127.54.1.1:8000", &[(&eps[0], 1, false), (&eps[1], 1, false)])]));
     assert_eq!(total_live(&agent), 0);
-    let held = probe::hold(&cg, addr("127.54.1.1:8000"), 12);
+    let held = probe::hold(&cg, addr("127.54.1.1:8000"), 12, probe::Greeting::Name);
     assert!(held.report.failures().is_empty());
     assert_eq!(total_live(&agent), 12, "{}", agent.list());
     // With live connections as the tie-breaker the two equal endpoints stay even.
@@ -105,7 +105,7 @@ fn a_pool_file_change_moves_new_connections_and_keeps_established_ones() {
     let cg = TestCgroup::new(&unique_name("kvlb-reload"));
     let eps = servers(&[("old", "127.55.0.1:0"), ("new", "127.55.0.2:0")]);
     let agent = AgentProcess::start(&cg, &pools_yaml(&[pool("llm", "127.55.1.1:8000", &[(&eps[0], 1, false)])]));
-    let held = probe::hold(&cg, addr("127.55.1.1:8000"), 5);
+    let held = probe::hold(&cg, addr("127.55.1.1:8000"), 5, probe::Greeting::Name);
     assert_eq!(held.report.by_endpoint(), BTreeMap::from([("old".to_string(), 5)]));
 
     agent.write_pools(&pools_yaml(&[pool("llm", "127.55.1.1:8000", &[(&eps[1], 1, false)])]));
@@ -250,6 +250,6 @@ fn bad_input_fails_with_one_line_and_leaves_nothing_behind() {
         .expect("setpriv (util-linux)");
     let stderr = String::from_utf8_lossy(&unprivileged.stderr);
     assert!(!unprivileged.status.success());
-    assert!(stderr.contains("missing privileges: kvlb-agent needs CAP_BPF and CAP_NET_ADMIN"), "{stderr}");
+    assert!(stderr.contains("missing privileges: kvlb-agent needs CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN"), "{stderr}");
     assert!(!pin_dir.exists());
 }

@@ -1,0 +1,115 @@
+//! The agent's live scores, read from the pinned maps: each endpoint's score
+//! (when its pool's scores are fresh), its ready and draining flags, and each
+//! pool's saturation. Refreshed on a short interval into a snapshot that
+//! requests read without touching the kernel.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use anyhow::Context;
+use aya::maps::{HashMap as BpfHashMap, Map, MapData};
+use kvlb_agent::reconcile::monotonic_ns;
+use kvlb_common::{
+    endpoint::{self, Endpoint, FLAG_DRAINING, FLAG_READY},
+    pool::{self, Pool},
+};
+
+/// One endpoint, as the maps say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointState {
+    /// The agent's score, when its pool's scores are fresh.
+    pub score: Option<u32>,
+    /// Scrapes answer.
+    pub ready: bool,
+    /// Leaving.
+    pub draining: bool,
+}
+
+/// Everything requests read.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// By endpoint id.
+    pub endpoints: HashMap<u32, EndpointState>,
+    /// Saturation (1.0 = saturated) by pool id, when fresh.
+    pub saturation: HashMap<u32, f64>,
+}
+
+impl Snapshot {
+    /// An endpoint's state; unknown endpoints count as ready with no score.
+    pub fn endpoint(&self, id: u32) -> EndpointState {
+        self.endpoints.get(&id).copied().unwrap_or(EndpointState { score: None, ready: true, draining: false })
+    }
+}
+
+/// The latest snapshot, shared.
+#[derive(Clone, Default)]
+pub struct SharedScores(Arc<RwLock<Arc<Snapshot>>>);
+
+impl SharedScores {
+    /// A shared snapshot starting as `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(snapshot))))
+    }
+
+    /// The snapshot now.
+    pub fn get(&self) -> Arc<Snapshot> {
+        self.0.read().expect("scores lock").clone()
+    }
+}
+
+struct Maps {
+    endpoints: BpfHashMap<MapData, u32, Endpoint>,
+    pools: BpfHashMap<MapData, u32, Pool>,
+}
+
+fn open(pin_dir: &Path) -> anyhow::Result<Maps> {
+    let map = |name: &str| -> anyhow::Result<Map> {
+        let path = pin_dir.join(name);
+        Ok(Map::HashMap(MapData::from_pin(&path).with_context(|| format!("cannot open pinned map {} (is kvlb-agent running?)", path.display()))?))
+    };
+    Ok(Maps { endpoints: map(endpoint::MAP)?.try_into()?, pools: map(pool::MAP)?.try_into()? })
+}
+
+fn read(maps: &Maps) -> Snapshot {
+    let now = monotonic_ns();
+    let mut generation = HashMap::new();
+    let mut saturation = HashMap::new();
+    for (id, pool) in maps.pools.iter().flatten() {
+        let fresh = pool.staleness_ns > 0 && now.saturating_sub(pool.scores_updated_ns) <= pool.staleness_ns;
+        if fresh {
+            generation.insert(id, pool.generation);
+            saturation.insert(id, f64::from(pool.saturation_ppm) / 1e6);
+        }
+    }
+    let endpoints = maps
+        .endpoints
+        .iter()
+        .flatten()
+        .map(|(id, e)| {
+            let score = generation.get(&e.pool_id).map(|g| e.scores[(g & 1) as usize]);
+            (id, EndpointState { score, ready: e.flags & FLAG_READY != 0, draining: e.flags & FLAG_DRAINING != 0 })
+        })
+        .collect();
+    Snapshot { endpoints, saturation }
+}
+
+/// Opens the maps pinned in `pin_dir` and refreshes a snapshot every
+/// `interval`.
+pub fn watch(pin_dir: &Path, interval: Duration) -> anyhow::Result<SharedScores> {
+    let maps = open(pin_dir)?;
+    let shared = SharedScores::new(read(&maps));
+    let scores = shared.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            let snapshot = Arc::new(read(&maps));
+            *scores.0.write().expect("scores lock") = snapshot;
+        }
+    });
+    Ok(shared)
+}
