@@ -166,9 +166,9 @@ pub fn parse(engine: Engine, text: &str) -> Result<EngineMetrics, ScrapeError> {
         return Err(ScrapeError::Missing(waiting[0].name));
     }
     let scrape = Scrape::parse(&samples).map_err(|e| {
-        let mut message = format!("{e:?}");
-        message.truncate(200);
-        ScrapeError::Syntax(message)
+        // At most 200 characters of the parser's message (a byte cut could
+        // split a character of the server's text: found by fuzzing).
+        ScrapeError::Syntax(format!("{e:?}").chars().take(200).collect())
     })?;
     let read = |candidates: &[Series]| -> Result<Vec<f64>, ScrapeError> {
         let values = candidates.iter().find_map(|s| s.values(&scrape.metrics)).ok_or(ScrapeError::Missing(candidates[0].name))?;

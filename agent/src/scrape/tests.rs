@@ -62,3 +62,12 @@ fn engine_labels_follow_the_inference_extension() {
     assert_eq!(Engine::from_label("sglang"), Some(Engine::Sglang));
     assert_eq!(Engine::from_label("tgi"), None);
 }
+
+#[test]
+fn a_long_syntax_error_with_multibyte_text_is_cut_on_a_character_boundary() {
+    // The fuzzer's find: the parser's message quotes the page, and a cut at
+    // byte 200 fell inside a multi-byte character.
+    let text = format!("vllm:num_requests_waiting{{x=\"{}\"}} nope\n", "é".repeat(300));
+    let err = parse(Engine::Vllm, &text).unwrap_err();
+    assert_eq!(err.reason(), "syntax");
+}
