@@ -56,25 +56,26 @@ fn an_endpoint_dying_mid_stream_ends_the_stream_cleanly_and_new_requests_avoid_i
     let proxy_addr: SocketAddr = "127.100.0.100:15000".parse().unwrap();
     let agent = AgentProcess::start_with(&cg, &l7_yaml("127.100.1.1:8000", &addrs), &["--proxy-addr", &proxy_addr.to_string()]);
     let proxy = ProxyProcess::start(&agent, proxy_addr, &[]);
-    let dying_load = std::iter::repeat_with(|| start_stream(proxy_addr, 5000)).take(4).collect::<Vec<_>>();
-    let victim = sims.remove(0);
-    drop(victim);
-    // The client sees the stream cut (the connection closes without the
-    // chunked body's end or `[DONE]`), never a hang.
-    for conn in dying_load {
-        let rest = read_to_end(conn);
-        assert!(!rest.contains("data: [DONE]"), "a dead endpoint cannot finish its stream");
-    }
+    let streams: Vec<TcpStream> = std::iter::repeat_with(|| start_stream(proxy_addr, 300)).take(4).collect();
+    // Kill the endpoint carrying the most of them.
+    let inflight: Vec<usize> = addrs.iter().map(|a| proxy.counter("kvlb_proxy_inflight", &[&format!("endpoint=\"{a}\"")]) as usize).collect();
+    let victim = if inflight[0] >= inflight[1] { 0 } else { 1 };
+    assert!(inflight[victim] >= 1, "{inflight:?}");
+    drop(sims.remove(victim));
+    // Its clients see their streams cut (the connection closes without the
+    // chunked body's end or `[DONE]`), never a hang; the others finish.
+    let cut = streams.into_iter().map(read_to_end).filter(|rest| !rest.contains("data: [DONE]")).count();
+    assert_eq!(cut, inflight[victim], "exactly the dead endpoint's streams are cut");
     // Within a few scrape intervals the dead endpoint is not ready and every
     // new request goes to the survivor.
-    let gone = wait_for(Duration::from_secs(5), || (agent.status()["pools"][0]["endpoints"][0]["ready"] == false).then_some(()));
+    let gone = wait_for(Duration::from_secs(5), || (agent.status()["pools"][0]["endpoints"][victim]["ready"] == false).then_some(()));
     assert!(gone.is_some(), "{}", agent.status());
     for _ in 0..10 {
         let body = json!({ "model": MODEL, "max_tokens": 1, "messages": [{ "role": "user", "content": "x" }] }).to_string();
         let status = ureq::post(&format!("http://{proxy_addr}/v1/chat/completions")).header("content-type", "application/json").send(body).map(|r| r.status().as_u16());
         assert_eq!(status.ok(), Some(200));
     }
-    let to_dead = proxy.counter("kvlb_proxy_requests_total", &[&format!("endpoint=\"{}\"", addrs[0]), "status=\"200\""]);
+    let to_dead = proxy.counter("kvlb_proxy_requests_total", &[&format!("endpoint=\"{}\"", addrs[victim]), "status=\"200\""]);
     let total = proxy.counter("kvlb_proxy_requests_total", &["status=\"200\""]);
     assert!(total - to_dead >= 10.0, "new requests went to the survivor");
 }

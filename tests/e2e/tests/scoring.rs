@@ -130,7 +130,7 @@ fn misbehaving_metrics_endpoints_are_errors_that_stall_nobody_and_stay_bounded()
     let cg = TestCgroup::new(&unique_name("kvlb-badmetrics"));
     let good = Sim::serve("127.65.0.1", &[]);
     let bad = [
-        (metrics_stub::start("127.65.0.2:0".parse().unwrap(), Misbehaviour::Garbage), "missing"),
+        (metrics_stub::start("127.65.0.2:0".parse().unwrap(), Misbehaviour::Garbage), "syntax"),
         (metrics_stub::start("127.65.0.3:0".parse().unwrap(), Misbehaviour::Empty), "missing"),
         (metrics_stub::start("127.65.0.4:0".parse().unwrap(), Misbehaviour::ServerError), "status"),
         (metrics_stub::start("127.65.0.5:0".parse().unwrap(), Misbehaviour::Huge(10 << 20)), "too_large"),
