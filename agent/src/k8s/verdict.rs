@@ -112,7 +112,7 @@ mod tests {
             namespace: "models".into(),
             name: "llama".into(),
             generation: Some(3),
-            vip: Some("10.96.0.10:8000".parse().unwrap()),
+            vip: Some("127.96.0.10:8000".parse().unwrap()),
             accepted,
             resolved: Ok(()),
         }
@@ -123,7 +123,7 @@ mod tests {
         let bad = verdict(Err(Problem::invalid("spec.scoring.saturationKv: 2 is out of range (0, 1]")));
         let status = bad.status(None, Timestamp::UNIX_EPOCH);
         assert_eq!(status.observed_generation, Some(3));
-        assert_eq!(status.vip.as_deref(), Some("10.96.0.10:8000"));
+        assert_eq!(status.vip.as_deref(), Some("127.96.0.10:8000"));
         let accepted = &status.conditions[0];
         assert_eq!((accepted.type_.as_str(), accepted.status.as_str(), accepted.reason.as_str()), ("Accepted", "False", "InvalidField"));
         assert!(accepted.message.starts_with("spec.scoring.saturationKv"), "{}", accepted.message);

@@ -31,9 +31,9 @@ const POOL: &str = "pools:
     vip: 127.0.0.9:8000
     models: [m]
     endpoints:
-      - address: 10.0.0.1:8000
-      - address: 10.0.0.2:8000
-      - address: 10.0.0.3:8000
+      - address: 127.0.0.1:8000
+      - address: 127.0.0.2:8000
+      - address: 127.0.0.3:8000
 ";
 
 fn exchange(fallbacks: usize) -> Exchange {
@@ -113,11 +113,11 @@ fn with_trailers_the_pick_comes_first_then_the_chunks_then_the_trailers() {
 
 #[test]
 fn a_subset_string_limits_the_pick_and_body_mode_none_places_on_headers() {
-    let subset = Value { kind: Some(Kind::StringValue("10.0.0.2:8000, not-an-endpoint".into())) };
+    let subset = Value { kind: Some(Kind::StringValue("127.0.0.2:8000, not-an-endpoint".into())) };
     let fields = HashMap::from([(super::wire::SUBSET.to_owned(), subset)]);
     let metadata = Metadata { filter_metadata: HashMap::from([(super::wire::SUBSET_NAMESPACE.to_owned(), Struct { fields })]), ..Default::default() };
     let step = exchange(2).on(headers(BodySendMode::None, false, Some(metadata))).unwrap();
-    assert_eq!(destination(&step.responses[0]).as_deref(), Some("10.0.0.2:8000"));
+    assert_eq!(destination(&step.responses[0]).as_deref(), Some("127.0.0.2:8000"));
 }
 
 #[test]

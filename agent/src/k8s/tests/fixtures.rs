@@ -81,13 +81,13 @@ pub fn objective(group: &str, ns: &str, name: &str, pool: &str, priority: Option
 }
 
 /// The common world: namespace `models`, InferencePool and Service `llama`
-/// (ClusterIP 10.96.0.10, port `http` 8000), KvlbPool `llama`.
+/// (ClusterIP 127.96.0.10, port `http` 8000), KvlbPool `llama`.
 pub fn world() -> Snapshot {
     Snapshot {
         node: NODE.into(),
         kvlb_pools: vec![kvlb_pool("models", "llama", 1, spec())],
         inference_pools: vec![inference_pool("models", "llama", &[8000])],
-        services: vec![service("models", "llama", "10.96.0.10", &[("http", 8000)])],
+        services: vec![service("models", "llama", "127.96.0.10", &[("http", 8000)])],
         pods: Vec::new(),
         objectives: [Vec::new(), Vec::new()],
     }

@@ -89,7 +89,7 @@ async fn pods_are_watched_on_this_node_only_and_a_missing_objective_crd_does_not
 }
 
 fn verdict(accepted: Result<(), Problem>) -> Verdict {
-    Verdict { namespace: "models".into(), name: "llama".into(), generation: Some(2), vip: Some("10.96.0.10:8000".parse().unwrap()), accepted, resolved: Ok(()) }
+    Verdict { namespace: "models".into(), name: "llama".into(), generation: Some(2), vip: Some("127.96.0.10:8000".parse().unwrap()), accepted, resolved: Ok(()) }
 }
 
 /// Expects one status patch and answers it; returns the patch body.
@@ -117,7 +117,7 @@ async fn status_goes_to_the_status_subresource_once_per_change() {
     assert_eq!(written, 1);
     let status = &body["status"];
     assert_eq!(status["observedGeneration"], 2);
-    assert_eq!(status["vip"], "10.96.0.10:8000");
+    assert_eq!(status["vip"], "127.96.0.10:8000");
     let accepted = &status["conditions"][0];
     assert_eq!((&accepted["type"], &accepted["status"], &accepted["reason"]), (&json!("Accepted"), &json!("False"), &json!("InvalidField")));
     assert!(accepted["message"].as_str().unwrap().starts_with("spec.splitWeight"), "{accepted}");

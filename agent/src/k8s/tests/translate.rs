@@ -30,20 +30,20 @@ fn addr(s: &str) -> SocketAddr {
 fn ready_local_pods_become_endpoints_one_per_target_port_and_others_are_ignored() {
     let mut snap = world();
     snap.inference_pools = vec![inference_pool("models", "llama", &[8000, 8001])];
-    let ready = pod("models", "a", "llama", NODE, &["10.0.0.1"], true);
+    let ready = pod("models", "a", "llama", NODE, &["127.0.0.1"], true);
     snap.pods = vec![
         ready.clone(),
-        pod("models", "b", "llama", NODE, &["10.0.0.2"], true),
-        pod("models", "elsewhere", "llama", "node-b", &["10.0.1.1"], true),
-        pod("models", "unready", "llama", NODE, &["10.0.0.3"], false),
-        pod_with(&pod("models", "leaving", "llama", NODE, &["10.0.0.4"], true), json!({"deletionTimestamp": "2026-01-01T00:01:00Z"})),
-        pod("models", "other-app", "mistral", NODE, &["10.0.0.5"], true),
-        pod("other-ns", "same-label", "llama", NODE, &["10.0.0.6"], true),
+        pod("models", "b", "llama", NODE, &["127.0.0.2"], true),
+        pod("models", "elsewhere", "llama", "node-b", &["127.0.1.1"], true),
+        pod("models", "unready", "llama", NODE, &["127.0.0.3"], false),
+        pod_with(&pod("models", "leaving", "llama", NODE, &["127.0.0.4"], true), json!({"deletionTimestamp": "2026-01-01T00:01:00Z"})),
+        pod("models", "other-app", "mistral", NODE, &["127.0.0.5"], true),
+        pod("other-ns", "same-label", "llama", NODE, &["127.0.0.6"], true),
     ];
     let t = translate(&snap);
-    assert_eq!(addrs(&t), [addr("10.0.0.1:8000"), addr("10.0.0.1:8001"), addr("10.0.0.2:8000"), addr("10.0.0.2:8001")]);
+    assert_eq!(addrs(&t), [addr("127.0.0.1:8000"), addr("127.0.0.1:8001"), addr("127.0.0.2:8000"), addr("127.0.0.2:8001")]);
     let pool = &t.table.pools[0];
-    assert_eq!((pool.name.as_str(), pool.vip, pool.mode, pool.when_empty), ("llama.models", addr("10.96.0.10:8000"), Mode::Connect, WhenEmpty::Pass));
+    assert_eq!((pool.name.as_str(), pool.vip, pool.mode, pool.when_empty), ("llama.models", addr("127.96.0.10:8000"), Mode::Connect, WhenEmpty::Pass));
     assert!(t.verdicts[0].in_service(), "{:?}", t.verdicts);
     assert!(t.table.validate().is_ok());
 }
@@ -51,7 +51,7 @@ fn ready_local_pods_become_endpoints_one_per_target_port_and_others_are_ignored(
 #[test]
 fn a_pool_without_a_local_endpoint_stays_in_the_table_and_passes_to_the_service() {
     let mut snap = world();
-    snap.pods = vec![pod("models", "elsewhere", "llama", "node-b", &["10.0.1.1"], true)];
+    snap.pods = vec![pod("models", "elsewhere", "llama", "node-b", &["127.0.1.1"], true)];
     let t = translate(&snap);
     assert_eq!(t.table.pools.len(), 1);
     assert!(t.table.pools[0].endpoints.is_empty());
@@ -63,7 +63,7 @@ fn the_service_port_resolves_by_number_or_name_and_dual_stack_pods_use_the_vip_f
     let mut snap = world();
     snap.services = vec![service("models", "llama", "fd00::10", &[("metrics", 9090), ("http", 8000)])];
     snap.kvlb_pools = vec![kvlb_pool("models", "llama", 1, json!({"poolRef": {"name": "llama"}, "service": {"name": "llama", "port": "http"}}))];
-    snap.pods = vec![pod("models", "a", "llama", NODE, &["10.0.0.1", "fd00::1"], true)];
+    snap.pods = vec![pod("models", "a", "llama", NODE, &["127.0.0.1", "fd00::1"], true)];
     let t = translate(&snap);
     assert_eq!(t.table.pools[0].vip, addr("[fd00::10]:8000"));
     assert_eq!(addrs(&t), [addr("[fd00::1]:8000")]);
@@ -134,7 +134,7 @@ fn the_older_kvlbpool_keeps_a_contested_vip() {
 #[test]
 fn endpoints_take_the_pod_engine_label_unless_the_spec_names_an_engine() {
     let mut snap = world();
-    let labelled = pod_with(&pod("models", "a", "llama", NODE, &["10.0.0.1"], true), json!({"labels": {"inference.networking.k8s.io/engine-type": "sglang"}}));
+    let labelled = pod_with(&pod("models", "a", "llama", NODE, &["127.0.0.1"], true), json!({"labels": {"inference.networking.k8s.io/engine-type": "sglang"}}));
     snap.pods = vec![labelled];
     assert_eq!(translate(&snap).table.pools[0].endpoints[0].engine, Some(Engine::Sglang));
     let mut body = spec();
