@@ -87,5 +87,5 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     }
     let mut all = vec!["test"];
     all.extend(args.iter().map(String::as_str));
-    cmd::run("cargo", &all)
+    cmd::run_counting_tests("cargo", &all)
 }
