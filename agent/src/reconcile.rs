@@ -16,7 +16,7 @@ use std::{
 use anyhow::Context;
 use kvlb_common::{
     addr::socket_to_words,
-    endpoint::{self, Endpoint, FLAG_DRAINING, FLAG_READY},
+    endpoint::{self, Endpoint, FLAG_DRAINING, FLAG_READY, FLAG_SATURATED},
     pool::{FLAG_PASS_WHEN_EMPTY, Pool},
     vip::{Vip, VipKey},
 };
@@ -286,9 +286,10 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Publishes one round of scores for a pool (`scores` in the order of its
-    /// endpoint ids) and its saturation, then flips its generation.
-    pub fn publish(&mut self, maps: &mut Maps, pool_id: u32, scores: &[u32], saturation: f64) -> anyhow::Result<()> {
+    /// Publishes one round of scores for a pool (`scores` and `saturated` in
+    /// the order of its endpoint ids) and its saturation, then flips its
+    /// generation.
+    pub fn publish(&mut self, maps: &mut Maps, pool_id: u32, scores: &[u32], saturated: &[bool], saturation: f64) -> anyhow::Result<()> {
         let Some(done) = self.current.iter().find(|(_, d)| d.pool_id == pool_id).map(|(_, d)| d.clone()) else {
             return Ok(());
         };
@@ -297,11 +298,12 @@ impl Reconciler {
         };
         let generation = pool.generation.wrapping_add(1);
         let slot = (generation & 1) as usize;
-        for (id, &score) in done.endpoint_ids.iter().zip(scores) {
-            if let Some(record) = self.records.get_mut(id)
-                && record.scores[slot] != score
-            {
+        for ((id, &score), &saturated) in done.endpoint_ids.iter().zip(scores).zip(saturated) {
+            let Some(record) = self.records.get_mut(id) else { continue };
+            let flags = if saturated { record.flags | FLAG_SATURATED } else { record.flags & !FLAG_SATURATED };
+            if record.scores[slot] != score || record.flags != flags {
                 record.scores[slot] = score;
+                record.flags = flags;
                 maps.endpoints.insert(*id, *record, 0).context("cannot write endpoint score")?;
             }
         }

@@ -297,7 +297,7 @@ impl Agent {
 
     /// One score round: every scraped pool's scores and saturation.
     fn publish(&mut self) {
-        let rounds: Vec<(u32, Vec<u32>, f64)> = self
+        let rounds: Vec<(u32, Vec<u32>, Vec<bool>, f64)> = self
             .reconciler
             .current()
             .iter()
@@ -309,11 +309,12 @@ impl Agent {
                     .map(|ep| self.health.fresh(&TargetKey { pool: spec.name.clone(), endpoint: ep.address }, spec.scoring.staleness))
                     .collect();
                 let scores = score::scores(&spec.scoring.weights, &inputs);
-                (done.pool_id, scores, score::saturation(&spec.scoring.saturation, &inputs))
+                let limits = &spec.scoring.saturation;
+                (done.pool_id, scores, score::saturated(limits, &inputs), score::saturation(limits, &inputs))
             })
             .collect();
-        for (pool_id, scores, saturation) in rounds {
-            if let Err(e) = self.reconciler.publish(&mut self.maps, pool_id, &scores, saturation) {
+        for (pool_id, scores, saturated, saturation) in rounds {
+            if let Err(e) = self.reconciler.publish(&mut self.maps, pool_id, &scores, &saturated, saturation) {
                 tracing::error!("cannot publish scores: {e:#}");
             }
         }

@@ -127,11 +127,19 @@ pub fn saturation(limits: &SaturationLimits, inputs: &[Option<EngineMetrics>]) -
     if inputs.is_empty() {
         return 1.0;
     }
-    let per = inputs.iter().map(|i| match i {
-        Some(m) => (m.waiting / limits.queue).max(m.kv_usage / limits.kv),
-        None => 1.0,
-    });
+    let per = inputs.iter().map(|i| i.as_ref().map_or(1.0, |m| endpoint_saturation(limits, m)));
     per.sum::<f64>() / inputs.len() as f64
+}
+
+/// Whether each endpoint is saturated on its own (its figure of
+/// [`saturation`] at least 1); an endpoint without fresh metrics is not
+/// (its stale score already keeps requests away).
+pub fn saturated(limits: &SaturationLimits, inputs: &[Option<EngineMetrics>]) -> Vec<bool> {
+    inputs.iter().map(|i| i.as_ref().is_some_and(|m| endpoint_saturation(limits, m) >= 1.0)).collect()
+}
+
+fn endpoint_saturation(limits: &SaturationLimits, m: &EngineMetrics) -> f64 {
+    (m.waiting / limits.queue).max(m.kv_usage / limits.kv)
 }
 
 #[cfg(test)]
@@ -167,5 +175,12 @@ mod tests {
         let s = saturation(&limits, &[m(0.0, 0.0, 0.4), m(10.0, 0.0, 0.0), None]);
         assert!((s - (0.5 + 2.0 + 1.0) / 3.0).abs() < 1e-9, "{s}");
         assert_eq!(saturation(&limits, &[]), 1.0);
+    }
+
+    #[test]
+    fn an_endpoint_is_saturated_by_its_queue_or_its_cache_not_by_its_batch() {
+        let limits = SaturationLimits::default();
+        let inputs = [m(0.0, 200.0, 0.5), m(5.0, 1.0, 0.1), m(0.0, 4.0, 0.8), None];
+        assert_eq!(saturated(&limits, &inputs), vec![false, true, true, false]);
     }
 }

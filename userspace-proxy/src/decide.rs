@@ -137,11 +137,14 @@ impl Decider {
             matches: &matches,
             session: pinned,
         };
-        let mut upstreams = Routes::upstreams(pool);
-        if let Some(subset) = ask.subset {
-            upstreams.retain(|u| subset.contains(&u.addr));
-        }
-        let ranked = picker::rank(&upstreams, &ctx);
+        let upstreams = routes.upstreams(pool);
+        let ranked = match ask.subset {
+            Some(subset) => {
+                let allowed: Vec<Upstream> = upstreams.iter().filter(|u| subset.contains(&u.addr)).copied().collect();
+                picker::rank(&allowed, &ctx)
+            }
+            None => picker::rank(upstreams, &ctx),
+        };
         if ranked.is_empty() {
             self.metrics.answered(model, &name, 503);
             return Err(match ask.subset {
@@ -180,7 +183,7 @@ impl Decider {
     pub fn encode_metrics(&self) -> String {
         let routes = self.routes.get();
         for pool in &routes.pools {
-            for u in Routes::upstreams(pool) {
+            for u in routes.upstreams(pool) {
                 self.metrics.set_inflight(&pool.spec.name, u.addr.to_string(), self.inflight.get(u.id));
             }
         }

@@ -61,6 +61,9 @@ struct Cli {
     /// Endpoints the Endpoint Picker lists after the primary, as ordered fallbacks (0 suits ORIGINAL_DST clusters).
     #[arg(long, default_value_t = 0)]
     epp_fallbacks: usize,
+    /// Worker threads serving requests (0: one per CPU).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// How often the scores are re-read from the maps.
     #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
     scores_interval: Duration,
@@ -73,7 +76,11 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if cli.threads > 0 {
+        runtime.worker_threads(cli.threads);
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kvlb-proxy: cannot start the runtime: {e}");
@@ -97,7 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let metrics_addr = address_or_off("--metrics-addr", &cli.metrics_addr, "127.0.0.1:15090")?;
     let epp_addr = address_or_off("--epp-addr", &cli.epp_addr, "0.0.0.0:9002")?;
     let routes = routes::watch(cli.state_file.clone(), Duration::from_millis(500))?;
-    let scores = scores::watch(&cli.pin_dir, cli.scores_interval)?;
+    let scores = scores::watch(&cli.pin_dir, cli.scores_interval, routes.clone())?;
     let decider = Arc::new(Decider::new(
         routes,
         scores,

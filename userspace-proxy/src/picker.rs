@@ -3,9 +3,15 @@
 //! ```text
 //! base(e)   = agent score(e) (when fresh) + conn_cost × in-flight(e)
 //! credit(e) = min(matched prefix blocks(e) × CREDIT_PER_BLOCK, MAX_CREDIT),
-//!             or 0 when base(e) ≥ SATURATED_COST
+//!             or 0 when e is saturated
 //! cost(e)   = (base(e) − credit(e)) / weight(e)
 //! ```
+//!
+//! An endpoint is saturated when the agent's last scrape round found its
+//! waiting queue or KV-cache usage at the pool's saturation limits (5
+//! waiting, 80 % KV by default: GIE's saturation detector), not when it is
+//! merely busy: a decoding batch is normal work, and a cached prefix is
+//! worth most exactly when the cache is under pressure.
 //!
 //! Candidates are the pool's endpoints that are ready and not draining;
 //! they are ranked by cost (ties in random order), endpoints that failed a
@@ -29,9 +35,6 @@ use crate::{inflight::Inflight, routes::Upstream, scores::Snapshot};
 pub const CREDIT_PER_BLOCK: f64 = 40.0;
 /// Most credit a prefix earns (ten waiting requests' worth).
 pub const MAX_CREDIT: f64 = 10_000.0;
-/// Base cost at which an endpoint counts as saturated and earns no credit
-/// (five waiting requests, GIE's saturation queue threshold).
-pub const SATURATED_COST: f64 = 5_000.0;
 
 /// Endpoints that failed recently, ranked last until their penalty ends.
 #[derive(Default)]
@@ -76,7 +79,7 @@ pub fn rank(upstreams: &[Upstream], ctx: &PickContext<'_>) -> Vec<Upstream> {
                 return None;
             }
             let base = f64::from(state.score.unwrap_or(0)) + ctx.conn_cost * ctx.inflight.get(u.id) as f64;
-            let saturated = base >= SATURATED_COST;
+            let saturated = state.saturated;
             let blocks = ctx.matches.get(&u.id).copied().unwrap_or(0) as f64;
             let credit = if saturated { 0.0 } else { (blocks * CREDIT_PER_BLOCK).min(MAX_CREDIT) };
             let cost = (base - credit) / f64::from(u.weight.max(1));
@@ -103,9 +106,15 @@ mod tests {
 
     fn snapshot(scores: &[(u32, u32, bool)]) -> Snapshot {
         Snapshot {
-            endpoints: scores.iter().map(|&(id, s, ready)| (id, EndpointState { score: Some(s), ready, draining: false })).collect(),
+            endpoints: scores.iter().map(|&(id, s, ready)| (id, EndpointState { score: Some(s), ready, draining: false, saturated: false })).collect(),
             saturation: HashMap::new(),
         }
+    }
+
+    /// `snapshot`, with endpoint `id` saturated.
+    fn saturate(mut snap: Snapshot, id: u32) -> Snapshot {
+        snap.endpoints.get_mut(&id).expect("endpoint").saturated = true;
+        snap
     }
 
     fn first(ups: &[Upstream], snap: &Snapshot, matches: &HashMap<u32, usize>, session: Option<u32>) -> u32 {
@@ -122,13 +131,16 @@ mod tests {
     }
 
     #[test]
-    fn affinity_holds_against_light_load_and_yields_when_saturated() {
+    fn affinity_holds_against_load_and_yields_when_saturated() {
         let ups = [upstream(0), upstream(1)];
         let matches = HashMap::from([(0, 100)]);
         let busy = snapshot(&[(0, 2500, true), (1, 0, true)]);
         assert_eq!(first(&ups, &busy, &matches, None), 0, "4000 credit outweighs 2500 of load");
-        let saturated = snapshot(&[(0, 5000, true), (1, 0, true)]);
-        assert_eq!(first(&ups, &saturated, &matches, None), 1);
+        let running_batch = snapshot(&[(0, 3900, true), (1, 0, true)]);
+        assert_eq!(first(&ups, &running_batch, &matches, None), 0, "a busy endpoint that is not saturated keeps its prefix");
+        assert_eq!(first(&ups, &saturate(busy, 0), &matches, None), 1);
+        let overloaded = snapshot(&[(0, 4500, true), (1, 0, true)]);
+        assert_eq!(first(&ups, &overloaded, &matches, None), 1, "load beyond the credit wins over affinity");
     }
 
     #[test]
@@ -136,8 +148,7 @@ mod tests {
         let ups = [upstream(0), upstream(1)];
         let snap = snapshot(&[(0, 2000, true), (1, 0, true)]);
         assert_eq!(first(&ups, &snap, &HashMap::new(), Some(0)), 0);
-        let saturated = snapshot(&[(0, 6000, true), (1, 0, true)]);
-        assert_eq!(first(&ups, &saturated, &HashMap::new(), Some(0)), 1);
+        assert_eq!(first(&ups, &saturate(snapshot(&[(0, 2000, true), (1, 0, true)]), 0), &HashMap::new(), Some(0)), 1);
 
         let (inflight, penalties) = (Inflight::default(), Penalties::default());
         penalties.penalize(1, Duration::from_secs(5));

@@ -33,6 +33,8 @@ pub struct Routes {
     pub pools: Vec<RoutedPool>,
     /// Model or adapter name → pools serving it, with split weights.
     by_model: HashMap<String, Vec<(usize, u32)>>,
+    /// Pool id → its endpoints (built once, read by every request).
+    upstreams: HashMap<u32, Vec<Upstream>>,
     /// Objective → priority.
     pub objectives: HashMap<String, i32>,
     /// External providers and per-model chains.
@@ -48,7 +50,8 @@ impl Routes {
                 by_model.entry(name.clone()).or_default().push((i, pool.spec.split_weight));
             }
         }
-        Self { pools: state.pools, by_model, objectives: state.objectives.into_iter().collect(), egress: state.egress }
+        let upstreams = state.pools.iter().map(|pool| (pool.ids.pool_id, endpoints(pool))).collect();
+        Self { pools: state.pools, by_model, upstreams, objectives: state.objectives.into_iter().collect(), egress: state.egress }
     }
 
     /// A pool for `model`, by weighted random choice among the pools serving
@@ -83,15 +86,19 @@ impl Routes {
         names
     }
 
-    /// The endpoints of a pool.
-    pub fn upstreams(pool: &RoutedPool) -> Vec<Upstream> {
-        pool.spec
-            .endpoints
-            .iter()
-            .zip(&pool.ids.endpoint_ids)
-            .map(|(e, &id)| Upstream { id, addr: e.address, weight: e.weight, draining: e.draining })
-            .collect()
+    /// The endpoints of one of this table's pools.
+    pub fn upstreams(&self, pool: &RoutedPool) -> &[Upstream] {
+        self.upstreams.get(&pool.ids.pool_id).map_or(&[], Vec::as_slice)
     }
+}
+
+fn endpoints(pool: &RoutedPool) -> Vec<Upstream> {
+    pool.spec
+        .endpoints
+        .iter()
+        .zip(&pool.ids.endpoint_ids)
+        .map(|(e, &id)| Upstream { id, addr: e.address, weight: e.weight, draining: e.draining })
+        .collect()
 }
 
 /// The current table, shared by every request and swapped on reload.

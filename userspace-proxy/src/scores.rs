@@ -13,8 +13,10 @@ use std::{
 use anyhow::Context;
 use aya::maps::{HashMap as BpfHashMap, Map, MapData};
 use kvlb_agent::reconcile::monotonic_ns;
+
+use crate::routes::{Routes, SharedRoutes};
 use kvlb_common::{
-    endpoint::{self, Endpoint, FLAG_DRAINING, FLAG_READY},
+    endpoint::{self, Endpoint, FLAG_DRAINING, FLAG_READY, FLAG_SATURATED},
     pool::{self, Pool},
 };
 
@@ -27,6 +29,9 @@ pub struct EndpointState {
     pub ready: bool,
     /// Leaving.
     pub draining: bool,
+    /// Saturated at the agent's last scrape round (when its pool's scores
+    /// are fresh).
+    pub saturated: bool,
 }
 
 /// Everything requests read.
@@ -41,7 +46,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// An endpoint's state; unknown endpoints count as ready with no score.
     pub fn endpoint(&self, id: u32) -> EndpointState {
-        self.endpoints.get(&id).copied().unwrap_or(EndpointState { score: None, ready: true, draining: false })
+        self.endpoints.get(&id).copied().unwrap_or(EndpointState { score: None, ready: true, draining: false, saturated: false })
     }
 }
 
@@ -74,42 +79,49 @@ fn open(pin_dir: &Path) -> anyhow::Result<Maps> {
     Ok(Maps { endpoints: map(endpoint::MAP)?.try_into()?, pools: map(pool::MAP)?.try_into()? })
 }
 
-fn read(maps: &Maps) -> Snapshot {
+/// Reads the pools and endpoints of `routes` by key (a few lookups, where
+/// walking the maps would visit every bucket).
+fn read(maps: &Maps, routes: &Routes) -> Snapshot {
     let now = monotonic_ns();
-    let mut generation = HashMap::new();
-    let mut saturation = HashMap::new();
-    for (id, pool) in maps.pools.iter().flatten() {
-        let fresh = pool.staleness_ns > 0 && now.saturating_sub(pool.scores_updated_ns) <= pool.staleness_ns;
-        if fresh {
-            generation.insert(id, pool.generation);
-            saturation.insert(id, f64::from(pool.saturation_ppm) / 1e6);
+    let mut snapshot = Snapshot::default();
+    for routed in &routes.pools {
+        let pool_id = routed.ids.pool_id;
+        let generation = match maps.pools.get(&pool_id, 0) {
+            Ok(pool) if pool.staleness_ns > 0 && now.saturating_sub(pool.scores_updated_ns) <= pool.staleness_ns => {
+                snapshot.saturation.insert(pool_id, f64::from(pool.saturation_ppm) / 1e6);
+                Some(pool.generation)
+            }
+            _ => None,
+        };
+        for upstream in routes.upstreams(routed) {
+            if let Ok(e) = maps.endpoints.get(&upstream.id, 0) {
+                let score = generation.map(|g| e.scores[(g & 1) as usize]);
+                let state = EndpointState {
+                    score,
+                    ready: e.flags & FLAG_READY != 0,
+                    draining: e.flags & FLAG_DRAINING != 0,
+                    saturated: generation.is_some() && e.flags & FLAG_SATURATED != 0,
+                };
+                snapshot.endpoints.insert(upstream.id, state);
+            }
         }
     }
-    let endpoints = maps
-        .endpoints
-        .iter()
-        .flatten()
-        .map(|(id, e)| {
-            let score = generation.get(&e.pool_id).map(|g| e.scores[(g & 1) as usize]);
-            (id, EndpointState { score, ready: e.flags & FLAG_READY != 0, draining: e.flags & FLAG_DRAINING != 0 })
-        })
-        .collect();
-    Snapshot { endpoints, saturation }
+    snapshot
 }
 
-/// Opens the maps pinned in `pin_dir` and refreshes a snapshot every
-/// `interval`.
-pub fn watch(pin_dir: &Path, interval: Duration) -> anyhow::Result<SharedScores> {
+/// Opens the maps pinned in `pin_dir` and refreshes a snapshot of the
+/// endpoints `routes` names every `interval`, on a thread of its own so
+/// requests never wait behind the map reads.
+pub fn watch(pin_dir: &Path, interval: Duration, routes: SharedRoutes) -> anyhow::Result<SharedScores> {
     let maps = open(pin_dir)?;
-    let shared = SharedScores::new(read(&maps));
+    let shared = SharedScores::new(read(&maps, &routes.get()));
     let scores = shared.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
+    std::thread::Builder::new().name("kvlb-scores".into()).spawn(move || {
         loop {
-            tick.tick().await;
-            let snapshot = Arc::new(read(&maps));
+            std::thread::sleep(interval);
+            let snapshot = Arc::new(read(&maps, &routes.get()));
             *scores.0.write().expect("scores lock") = snapshot;
         }
-    });
+    })?;
     Ok(shared)
 }

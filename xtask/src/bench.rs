@@ -3,8 +3,11 @@
 
 mod agent;
 mod connect;
+mod contenders;
 mod epp;
 mod fleet;
+mod overhead;
+mod process;
 mod quality;
 mod sim;
 mod tools;
@@ -25,6 +28,9 @@ pub enum Bench {
     Agent(agent::Args),
     /// kvlb as Envoy's Endpoint Picker: decision time, and throughput against Envoy round robin.
     Epp(epp::Args),
+    /// What each path to a model server costs: direct, kvlb connect, kvlb l7,
+    /// nginx, Envoy and sglang-router in front of a fast static backend.
+    Overhead(overhead::Args),
 }
 
 /// Runs one benchmark against release builds of the binaries.
@@ -37,5 +43,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Quality(args) => quality::run(&args),
         Bench::Agent(args) => agent::run(&args),
         Bench::Epp(args) => epp::run(&args),
+        Bench::Overhead(args) => overhead::run(&args),
     }
 }

@@ -17,6 +17,10 @@ pub const FLAG_READY: u16 = 1 << 0;
 /// Flag: the endpoint is leaving; established connections stay, new ones go
 /// elsewhere.
 pub const FLAG_DRAINING: u16 = 1 << 1;
+/// Flag: at the last scrape round the endpoint was saturated (its waiting
+/// queue or KV-cache usage at the pool's saturation limits). The proxy's
+/// prefix affinity and sessions yield there; the kernel ignores it.
+pub const FLAG_SATURATED: u16 = 1 << 2;
 
 /// Value of `KVLB_ENDPOINTS`, keyed by endpoint id (`u32`).
 #[repr(C)]

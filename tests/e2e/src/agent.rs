@@ -97,9 +97,14 @@ impl AgentProcess {
         assert!(ready.is_some(), "kvlb-agent did not become ready:\n{}", self.log());
     }
 
+    /// The agent's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Sends a signal (`STOP`, `CONT`, ...) to the agent.
     pub fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("agent running").id();
+        let pid = self.pid().expect("agent running");
         let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill");
         assert!(status.success(), "kill -{signal} failed");
     }

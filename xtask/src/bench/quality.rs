@@ -7,10 +7,8 @@
 //! `results.json`, `results.md` and one TTFT-p90-against-QPS SVG per
 //! workload to `--out`.
 
-mod contenders;
 mod plan;
 mod plot;
-mod process;
 mod report;
 
 use std::{
@@ -23,8 +21,11 @@ use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use super::{fleet::Fleet, tools};
-use contenders::{Contender, Ctx, Started, Target};
+use super::{
+    contenders::{self, Contender, Ctx, Started, Target},
+    fleet::Fleet,
+    tools,
+};
 
 /// The model every replica serves.
 const MODEL: &str = "meta-llama/Llama-3.1-8B-Instruct";
@@ -164,6 +165,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 let ctx = Ctx {
                     replicas: &fleet.urls,
                     model: MODEL,
+                    adapters: &workload.adapters,
                     dir: &ctx_dir,
                     python: python.clone(),
                     with_litellm: args.with_litellm,

@@ -16,6 +16,8 @@ pub struct Workload {
     pub generate: Vec<String>,
     /// Extra `kvlb-sim fleet` flags.
     pub fleet: Vec<String>,
+    /// LoRA adapters the replicas serve beside the base model.
+    pub adapters: Vec<String>,
     /// Client connection mode (`keep-alive` or `new`).
     pub connection: &'static str,
     /// Load points, requests per model second.
@@ -40,6 +42,7 @@ pub fn workloads(full: bool) -> Vec<Workload> {
                 "shared-prefix --groups 16 --prompts-per-group {per_group} --system-tokens 2048 --question-tokens 128 --output-tokens 64"
             )),
             fleet: Vec::new(),
+            adapters: Vec::new(),
             connection: "keep-alive",
             qps: if full {
                 vec![8.0, 16.0, 24.0, 32.0]
@@ -55,6 +58,7 @@ pub fn workloads(full: bool) -> Vec<Workload> {
                 if full { 300 } else { 150 }
             )),
             fleet: Vec::new(),
+            adapters: Vec::new(),
             connection: "new",
             qps: if full {
                 vec![6.0, 12.0, 18.0]
@@ -69,6 +73,7 @@ pub fn workloads(full: bool) -> Vec<Workload> {
             about: "unique prompts, ShareGPT-like lengths (median 256 in / 128 out), Poisson arrivals",
             generate: args("sharegpt --requests 240"),
             fleet: Vec::new(),
+            adapters: Vec::new(),
             connection: "keep-alive",
             qps: vec![10.0, 20.0],
         });
@@ -77,6 +82,7 @@ pub fn workloads(full: bool) -> Vec<Workload> {
             about: "a base model and three LoRA adapters (2 adapter slots per replica), ShareGPT-like lengths",
             generate: args("multi-model --requests 240 --adapters lora-a,lora-b,lora-c"),
             fleet: args("--lora-modules lora-a,lora-b,lora-c --max-loras 2"),
+            adapters: args("lora-a lora-b lora-c"),
             connection: "keep-alive",
             qps: vec![10.0, 20.0],
         });

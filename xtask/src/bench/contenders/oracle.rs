@@ -17,6 +17,9 @@ impl Contender for Oracle {
     fn available(&self, _: &Ctx<'_>) -> Result<(), String> {
         Ok(())
     }
+    fn on_request_path(&self) -> bool {
+        false
+    }
     fn start(&self, ctx: &Ctx<'_>) -> anyhow::Result<Started> {
         Ok(Started {
             target: Target::Oracle(ctx.replicas.to_vec()),

@@ -1,12 +1,13 @@
 //! SGLang's router (PyPI `sglang-router`) with its defaults, one policy per
 //! contender: `cache_aware` (approximate prefix tree of what it routed,
 //! falling back to the least loaded worker when loads diverge) and
-//! `power_of_two` (two random workers, the less loaded by `/get_load`).
+//! `power_of_two` (two random workers, the less loaded by `/get_load`) for
+//! routing quality; `round_robin` for the overhead benchmark.
 
 use std::process::Command;
 
 use super::{Contender, Ctx, Started, start_proxy};
-use crate::bench::quality::process::free_port;
+use crate::bench::process::free_port;
 
 /// An sglang-router policy.
 pub struct Sglang {
@@ -27,6 +28,12 @@ impl Sglang {
         policy: "power_of_two",
         id: "sglang-power-of-two",
         name: "SGLang router power_of_two",
+    };
+    /// `--policy round_robin`.
+    pub const ROUND_ROBIN: Self = Self {
+        policy: "round_robin",
+        id: "sglang-rr",
+        name: "SGLang router round_robin",
     };
 }
 

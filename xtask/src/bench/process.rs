@@ -81,21 +81,19 @@ pub fn free_port() -> anyhow::Result<u16> {
 
 /// Sends a one-token chat through `url` until it answers 200, for at most
 /// `timeout`; fails early if the process exits.
-pub fn wait_ready(
-    process: &mut Process,
-    url: &str,
-    model: &str,
-    timeout: Duration,
-) -> anyhow::Result<()> {
+pub fn wait_ready(process: &mut Process, url: &str, model: &str, timeout: Duration) -> anyhow::Result<()> {
+    wait_answering(url, model, timeout, || process.check_alive())
+}
+
+/// Sends a one-token chat through `url` until it answers 200, for at most
+/// `timeout`; fails early when `alive` fails.
+pub fn wait_answering(url: &str, model: &str, timeout: Duration, mut alive: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     let body = serde_json::json!({"model": model, "messages": [{"role": "user", "content": "ready?"}], "max_tokens": 1}).to_string();
     let mut last = String::new();
     while Instant::now() < deadline {
-        process.check_alive()?;
-        match ureq::post(&format!("{url}/v1/chat/completions"))
-            .header("content-type", "application/json")
-            .send(&body)
-        {
+        alive()?;
+        match ureq::post(&format!("{url}/v1/chat/completions")).header("content-type", "application/json").send(&body) {
             Ok(response) if response.status() == 200 => return Ok(()),
             Ok(response) => last = format!("status {}", response.status()),
             Err(e) => last = e.to_string(),

@@ -1,13 +1,15 @@
-//! The contenders: each puts a routing policy in front of the fleet and
-//! tells the load generator where to send. Adding one is one module here
-//! and one line in [`all`].
+//! The contenders of `bench quality` and `bench overhead`: each puts a
+//! routing policy in front of the model servers and tells the client where
+//! to send. Adding one is one module here and one line in [`all`] (and in
+//! [`overhead`] when it belongs there).
 
 mod envoy;
 mod haproxy;
+mod gie_default;
 mod kvlb_connect;
+mod kvlb_l7;
 mod litellm;
 mod nginx;
-mod not_built;
 mod oracle;
 mod sglang;
 
@@ -21,6 +23,8 @@ pub struct Ctx<'a> {
     pub replicas: &'a [String],
     /// The served model.
     pub model: &'a str,
+    /// LoRA adapters the replicas serve beside it.
+    pub adapters: &'a [String],
     /// Where configuration files and logs go.
     pub dir: &'a Path,
     /// The project venv's Python.
@@ -64,6 +68,12 @@ pub trait Contender {
     fn available(&self, ctx: &Ctx<'_>) -> Result<(), String>;
     /// Starts it in front of the fleet and waits until it routes.
     fn start(&self, ctx: &Ctx<'_>) -> anyhow::Result<Started>;
+    /// Whether a process of its own handles every request (a proxy); false
+    /// when the choice is made elsewhere (the kernel at `connect()`, the
+    /// client), so its CPU time is not a cost per request.
+    fn on_request_path(&self) -> bool {
+        true
+    }
 }
 
 /// Every contender, in table order.
@@ -71,15 +81,47 @@ pub fn all() -> Vec<Box<dyn Contender>> {
     vec![
         Box::new(nginx::Nginx),
         Box::new(haproxy::Haproxy),
-        Box::new(envoy::Envoy),
+        Box::new(envoy::Envoy::LEAST_REQUEST),
         Box::new(sglang::Sglang::CACHE_AWARE),
         Box::new(sglang::Sglang::POWER_OF_TWO),
         Box::new(litellm::Litellm),
+        Box::new(gie_default::GieDefault),
         Box::new(kvlb_connect::KvlbConnect),
-        Box::new(not_built::NotBuilt::KVLB_L7),
-        Box::new(not_built::NotBuilt::GIE_DEFAULT),
+        Box::new(kvlb_l7::KvlbL7 { proxy_args: &[] }),
         Box::new(oracle::Oracle),
     ]
+}
+
+/// The contenders of the overhead benchmark (`cargo xtask bench overhead`),
+/// beside connecting directly: each path a request can take through kvlb,
+/// and the plain round-robin proxies people would otherwise put there, each
+/// limited to one worker thread.
+pub fn overhead() -> Vec<Box<dyn Contender>> {
+    vec![
+        Box::new(kvlb_connect::KvlbConnect),
+        Box::new(kvlb_l7::KvlbL7 { proxy_args: &["--threads", "1"] }),
+        Box::new(nginx::Nginx),
+        Box::new(envoy::Envoy::ROUND_ROBIN),
+        Box::new(sglang::Sglang::ROUND_ROBIN),
+    ]
+}
+
+/// Whether kvlb's contenders can run: they need root (eBPF programs on a
+/// test cgroup) and the agent built beside xtask.
+fn kvlb_available() -> Result<(), String> {
+    let root = procfs::process::Process::myself().and_then(|p| p.uid()).is_ok_and(|uid| uid == 0);
+    if !root {
+        return Err("needs root (eBPF programs on a test cgroup)".into());
+    }
+    let agent = std::env::current_exe().map(|e| e.with_file_name("kvlb-agent"));
+    agent.is_ok_and(|a| a.is_file()).then_some(()).ok_or_else(|| "kvlb-agent is not built (cargo build --bins)".into())
+}
+
+/// The `models:` and `adapters:` lines of a kvlb pool serving `ctx`'s model.
+fn pool_models(ctx: &Ctx<'_>) -> String {
+    let list = |names: &[&str]| names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+    let adapters: Vec<&str> = ctx.adapters.iter().map(String::as_str).collect();
+    format!("    models: [{}]\n    adapters: [{}]\n", list(&[ctx.model]), list(&adapters))
 }
 
 /// `host:port` of a replica's base URL.
@@ -107,8 +149,8 @@ pub fn start_proxy(
     url: String,
 ) -> anyhow::Result<Started> {
     let mut process =
-        super::process::Process::spawn(id, command, &ctx.dir.join(format!("{id}.log")))?;
-    super::process::wait_ready(
+        crate::bench::process::Process::spawn(id, command, &ctx.dir.join(format!("{id}.log")))?;
+    crate::bench::process::wait_ready(
         &mut process,
         &url,
         ctx.model,

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use super::{Contender, Ctx, Started, find_program, host_port, start_proxy};
-use crate::bench::quality::process::free_port;
+use crate::bench::process::free_port;
 
 /// HAProxy least connections.
 pub struct Haproxy;
