@@ -1,11 +1,12 @@
-//! `kvlb-agent` as a child process, with its own pin directory and pool file;
-//! on drop it is killed and everything it pinned is detached.
+//! `kvlb-agent` as a child process, with its own pin directory, following a
+//! pool file or a Kubernetes API; on drop it is killed and everything it
+//! pinned is detached.
 
 use std::{
     fs::File,
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Output},
+    process::{Child, Command, ExitStatus, Output},
     time::Duration,
 };
 
@@ -18,6 +19,8 @@ pub struct AgentProcess {
     /// The bpffs directory it pins into.
     pub pin_dir: PathBuf,
     cgroup: PathBuf,
+    /// Kubernetes mode: the kubeconfig, node and namespace; else the pool file.
+    kubernetes: Option<(PathBuf, String, String)>,
     extra: Vec<String>,
     dir: tempfile::TempDir,
 }
@@ -31,24 +34,47 @@ impl AgentProcess {
 
     /// Like [`AgentProcess::start`], with extra `kvlb-agent run` flags.
     pub fn start_with(cgroup: &TestCgroup, pools: &str, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut agent = Self {
+        let agent = Self::new(cgroup, None, extra);
+        agent.write_pools(pools);
+        agent.started()
+    }
+
+    /// Starts an agent on `cgroup` in Kubernetes mode (`--kubernetes`) as
+    /// `node` in `namespace`, against the API server of `kubeconfig`, with
+    /// extra flags, and waits until it has applied its first table.
+    pub fn start_kubernetes(cgroup: &TestCgroup, kubeconfig: &Path, node: &str, namespace: &str, extra: &[&str]) -> Self {
+        Self::new(cgroup, Some((kubeconfig.to_path_buf(), node.to_owned(), namespace.to_owned())), extra).started()
+    }
+
+    fn new(cgroup: &TestCgroup, kubernetes: Option<(PathBuf, String, String)>, extra: &[&str]) -> Self {
+        Self {
             child: None,
             starts: 0,
             pin_dir: PathBuf::from("/sys/fs/bpf").join(unique_name("kvlb-test")),
             cgroup: cgroup.path().to_path_buf(),
+            kubernetes,
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            dir,
-        };
-        agent.write_pools(pools);
-        agent.spawn();
-        agent
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn started(mut self) -> Self {
+        self.spawn();
+        self
     }
 
     /// The state file the agent writes (the proxy's routing table).
     pub fn state_file(&self) -> PathBuf {
-        let name = self.pin_dir.file_name().expect("pin dir name").to_string_lossy().into_owned();
-        PathBuf::from("/run/kvlb").join(format!("{name}.json"))
+        PathBuf::from("/run/kvlb").join(format!("{}.json", self.pin_name()))
+    }
+
+    /// The state file of Kubernetes mode's objectives.
+    pub fn kube_state_file(&self) -> PathBuf {
+        PathBuf::from("/run/kvlb").join(format!("{}.kubernetes.json", self.pin_name()))
+    }
+
+    fn pin_name(&self) -> String {
+        self.pin_dir.file_name().expect("pin dir name").to_string_lossy().into_owned()
     }
 
     /// The pool file the agent follows.
@@ -72,9 +98,17 @@ impl AgentProcess {
     /// Starts the agent process (again) and waits until it reports ready.
     pub fn spawn(&mut self) {
         let log = File::options().create(true).append(true).open(self.dir.path().join("agent.log")).expect("log");
-        let child = Command::new(bins::path("kvlb-agent"))
-            .args(["run", "--watch-interval", "100ms", "--metrics-addr", "127.0.0.1:0", "--pools"])
-            .arg(self.pools_file())
+        let mut command = Command::new(bins::path("kvlb-agent"));
+        command.args(["run", "--watch-interval", "100ms", "--metrics-addr", "127.0.0.1:0"]);
+        match &self.kubernetes {
+            Some((kubeconfig, node, namespace)) => {
+                command.args(["--kubernetes", "--node-name", node, "--namespace", namespace]).env("KUBECONFIG", kubeconfig);
+            }
+            None => {
+                command.arg("--pools").arg(self.pools_file());
+            }
+        }
+        let child = command
             .arg("--cgroup")
             .arg(&self.cgroup)
             .arg("--pin-dir")
@@ -120,6 +154,14 @@ impl AgentProcess {
     pub fn metrics(&self) -> String {
         let url = format!("http://{}/metrics", self.metrics_addr());
         ureq::get(&url).call().and_then(|r| r.into_body().read_to_string()).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    }
+
+    /// Sends SIGTERM and waits for the agent to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("agent running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+        assert!(status.success(), "kill -TERM failed");
+        child.wait().expect("wait for kvlb-agent")
     }
 
     /// Kills the agent with SIGKILL (its pins stay).

@@ -6,12 +6,12 @@
 use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 
 use kvlb_e2e::{
-    agent::run_to_exit,
+    agent::{AgentProcess, run_to_exit},
     cgroup::TestCgroup,
     chart,
     endpoint::EndpointServer,
     kube::{
-        agent::{KubeAgent, NAMESPACE, NODE},
+        agent::{self, NAMESPACE, NODE},
         cluster::{Cluster, NS},
     },
     probe, unique_name, wait_for,
@@ -24,14 +24,14 @@ fn addr(s: &str) -> SocketAddr {
 
 /// The endpoint addresses the maps hold for pool `name` (none if the pool is
 /// not in the maps).
-fn endpoints(agent: &KubeAgent, name: &str) -> Option<BTreeSet<SocketAddr>> {
+fn endpoints(agent: &AgentProcess, name: &str) -> Option<BTreeSet<SocketAddr>> {
     let list = agent.list();
     let pool = list["pools"].as_array()?.iter().find(|p| p["name"] == name)?.clone();
     Some(pool["endpoints"].as_array()?.iter().filter_map(|e| e["address"].as_str()?.parse().ok()).collect())
 }
 
 /// Waits until pool `name` holds exactly `want`.
-fn wait_endpoints(agent: &KubeAgent, name: &str, want: &[&str]) {
+fn wait_endpoints(agent: &AgentProcess, name: &str, want: &[&str]) {
     let want: BTreeSet<SocketAddr> = want.iter().map(|a| addr(a)).collect();
     let got = wait_for(Duration::from_secs(15), || (endpoints(agent, name).as_ref() == Some(&want)).then_some(()));
     assert!(got.is_some(), "pool {name}: want endpoints {want:?}, maps hold {:?}\n{}", endpoints(agent, name), agent.log());
@@ -54,7 +54,7 @@ fn a_kvlbpool_fills_the_maps_with_ready_local_pods_one_endpoint_per_target_port(
     cluster.pod("c", "node-b", "127.91.0.3", true);
     cluster.kvlb_pool("llama", json!({}));
 
-    let agent = KubeAgent::start(&cg, &cluster.api, &[]);
+    let agent = agent::start(&cg, &cluster.api, &[]);
     wait_endpoints(&agent, "llama.models", &["127.91.0.1:9000", "127.91.0.1:9001", "127.91.0.2:9000", "127.91.0.2:9001"]);
     let list = agent.list();
     let pool = &list["pools"][0];
@@ -78,7 +78,7 @@ fn a_pod_that_turns_unready_or_is_deleted_or_terminates_leaves_the_pool_and_a_ne
     cluster.pod("a", NODE, "127.92.0.1", true);
     cluster.pod("b", NODE, "127.92.0.2", true);
     cluster.kvlb_pool("llama", json!({}));
-    let agent = KubeAgent::start(&cg, &cluster.api, &[]);
+    let agent = agent::start(&cg, &cluster.api, &[]);
     wait_endpoints(&agent, "llama.models", &["127.92.0.1:9000", "127.92.0.2:9000"]);
 
     cluster.set_ready("a", false);
@@ -106,7 +106,7 @@ fn without_a_ready_local_endpoint_connections_reach_the_service_and_a_local_pod_
     cluster.inference_pool("llama", &[9000]);
     cluster.pod("remote", "node-b", "127.93.0.9", true);
     cluster.kvlb_pool("llama", json!({}));
-    let agent = KubeAgent::start(&cg, &cluster.api, &[]);
+    let agent = agent::start(&cg, &cluster.api, &[]);
     wait_endpoints(&agent, "llama.models", &[]);
 
     let report = probe::run(Some(&cg), addr("127.93.1.1:8000"), 20, 0);
@@ -128,7 +128,7 @@ fn deleting_the_kvlbpool_or_its_inference_pool_clears_the_maps() {
     cluster.inference_pool("llama", &[9000]);
     cluster.pod("a", NODE, "127.94.0.1", true);
     cluster.kvlb_pool("llama", json!({}));
-    let agent = KubeAgent::start(&cg, &cluster.api, &[]);
+    let agent = agent::start(&cg, &cluster.api, &[]);
     wait_endpoints(&agent, "llama.models", &["127.94.0.1:9000"]);
 
     let no_pools = || wait_for(Duration::from_secs(15), || agent.list()["pools"].as_array().is_some_and(|p| p.is_empty()).then_some(()));
@@ -152,7 +152,7 @@ fn kvlbpool_status_says_accepted_and_resolved_refs_and_objectives_reach_the_stat
     cluster.kvlb_pool("bad", json!({"service": {"name": "other", "port": 8000}, "scoring": {"saturationKv": 2.0}}));
     cluster.kvlb_pool("orphan", json!({"poolRef": {"name": "missing"}}));
     cluster.objective("premium", "llama", 3);
-    let agent = KubeAgent::start(&cg, &cluster.api, &[]);
+    let agent = agent::start(&cg, &cluster.api, &[]);
 
     let llama = cluster.wait_condition("llama", "Accepted", "True");
     assert_eq!(llama["status"]["observedGeneration"], 4, "{llama}");
@@ -204,7 +204,7 @@ fn sigterm_keeps_routing_in_a_rolling_update_and_detaches_once_the_daemonset_is_
     cluster.pod("a", NODE, "127.96.0.1", true);
     cluster.kvlb_pool("llama", json!({}));
     cluster.daemonset("kvlb");
-    let mut agent = KubeAgent::start(&cg, &cluster.api, &["--daemonset", "kvlb"]);
+    let mut agent = agent::start(&cg, &cluster.api, &["--daemonset", "kvlb"]);
     wait_endpoints(&agent, "llama.models", &["127.96.0.1:9000"]);
 
     // Rolling update: the pod goes, its programs and maps stay.

@@ -12,28 +12,14 @@ use std::{
 };
 
 use common::*;
+use kvlb_e2e::bins;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-/// A command whose traffic stays on loopback: no proxies, and Hugging Face
-/// Hub lookups (the router fetches tokenizers) pointed at a closed local port.
+/// [`bins::loopback_command`], killed with the test.
 fn loopback_command(program: &Path) -> Command {
-    let mut command = Command::new(program);
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        command.env_remove(var);
-    }
-    command
-        .env("NO_PROXY", "*")
-        .env("HF_ENDPOINT", "http://127.0.0.1:9")
-        .env("HF_HUB_OFFLINE", "1")
-        .kill_on_drop(true);
+    let mut command = Command::from(bins::loopback_command(program));
+    command.kill_on_drop(true);
     command
 }
 

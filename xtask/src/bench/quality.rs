@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long, default_value = "l4-8b")]
     profile: String,
     /// Model time runs this many times faster than wall time.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 3.0)]
     time_scale: f64,
     /// TTFT objective for goodput, model milliseconds.
     #[arg(long, default_value_t = 1000.0)]

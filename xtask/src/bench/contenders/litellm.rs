@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use super::{Contender, Ctx, Started, start_proxy};
-use super::sglang::loopback_command;
+use kvlb_e2e::bins::loopback_command;
 use crate::bench::process::free_port;
 
 /// LiteLLM least-busy.

@@ -4,8 +4,6 @@
 //! `power_of_two` (two random workers, the less loaded by `/get_load`) for
 //! routing quality; `round_robin` for the overhead benchmark.
 
-use std::process::Command;
-
 use super::{Contender, Ctx, Started, start_proxy};
 use crate::bench::process::free_port;
 
@@ -37,27 +35,6 @@ impl Sglang {
     };
 }
 
-/// A command whose traffic stays on loopback: no proxies, and Hugging Face
-/// Hub lookups (the router fetches tokenizers) pointed at a closed local port.
-pub fn loopback_command(program: &std::path::Path) -> Command {
-    let mut command = Command::new(program);
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        command.env_remove(var);
-    }
-    command
-        .env("NO_PROXY", "*")
-        .env("HF_ENDPOINT", "http://127.0.0.1:9")
-        .env("HF_HUB_OFFLINE", "1");
-    command
-}
-
 impl Contender for Sglang {
     fn id(&self) -> &'static str {
         self.id
@@ -73,7 +50,7 @@ impl Contender for Sglang {
     }
     fn start(&self, ctx: &Ctx<'_>) -> anyhow::Result<Started> {
         let port = free_port()?;
-        let mut command = loopback_command(&ctx.python);
+        let mut command = kvlb_e2e::bins::loopback_command(&ctx.python);
         command
             .args([
                 "-m",
