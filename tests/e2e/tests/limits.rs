@@ -246,3 +246,17 @@ fn streams_beyond_max_streams_are_refused_to_a_client_that_ignores_the_limit() {
     assert_eq!(ended, vec![1, 3]);
     assert_eq!(s.proxy.counter("kvlb_proxy_requests_total", &["status=\"200\""]), 2.0, "{}", s.proxy.metrics());
 }
+
+#[test]
+fn the_prefix_index_holds_at_most_prefix_blocks() {
+    let s = setup("kvlb-lim-prefix", "127.134", &["--time-scale", "100"], &["--prefix-blocks", "8"]);
+    let client = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    for i in 0..4 {
+        // About 13 blocks of 64 bytes each, none shared with another request.
+        let content = format!("request {i}: {}", "a question that shares nothing ".repeat(28));
+        let body = serde_json::json!({ "model": MODEL, "max_tokens": 1, "messages": [{ "role": "user", "content": content }] }).to_string();
+        let response = client.post(&format!("http://{}/v1/chat/completions", s.proxy.addr)).header("content-type", "application/json").send(body).expect("POST");
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(s.proxy.counter("kvlb_proxy_prefix_index_blocks", &[]), 8.0, "{}", s.proxy.metrics());
+}
