@@ -7,6 +7,7 @@ mod epp;
 mod fleet;
 mod quality;
 mod sim;
+mod soak;
 mod tools;
 
 use clap::Subcommand;
@@ -25,6 +26,8 @@ pub enum Bench {
     Agent(agent::Args),
     /// kvlb as Envoy's Endpoint Picker: decision time, and throughput against Envoy round robin.
     Epp(epp::Args),
+    /// Stability: sustained load through an l7 and a connect-mode pool at once; errors, memory and descriptors over time.
+    Soak(soak::Args),
 }
 
 /// Runs one benchmark against release builds of the binaries.
@@ -37,5 +40,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Quality(args) => quality::run(&args),
         Bench::Agent(args) => agent::run(&args),
         Bench::Epp(args) => epp::run(&args),
+        Bench::Soak(args) => soak::run(&args),
     }
 }

@@ -97,10 +97,14 @@ impl AgentProcess {
         assert!(ready.is_some(), "kvlb-agent did not become ready:\n{}", self.log());
     }
 
+    /// The running agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("agent running").id()
+    }
+
     /// Sends a signal (`STOP`, `CONT`, ...) to the agent.
     pub fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("agent running").id();
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill");
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status().expect("kill");
         assert!(status.success(), "kill -{signal} failed");
     }
 
