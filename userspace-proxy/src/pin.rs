@@ -1,12 +1,13 @@
-//! Opening a pinned BPF map read-only, so the proxy needs no capability to
-//! read the agent's maps and cannot write them.
+//! Opening a pinned BPF map read-only: the proxy needs only read permission
+//! on the agent's pins, and cannot write the maps.
 //!
 //! aya 0.14's `MapData::from_pin` always opens read-write (BPF_OBJ_GET with
-//! no flags), which the kernel grants only to a process that could write the
-//! map. Here the same call asks for `BPF_F_RDONLY`: the kernel checks read
-//! permission on the pin, and refuses every update or delete through the
-//! descriptor with EPERM. Lookups and key iteration need no capability on
-//! kernels 6.5 and later, even with `kernel.unprivileged_bpf_disabled` set.
+//! no flags), which needs write permission on the pin and gives a descriptor
+//! that can change the kernel's picks. Here the same call asks for
+//! `BPF_F_RDONLY`: the kernel checks read permission on the pin, and refuses
+//! every update or delete through the descriptor with EPERM. Lookups and key
+//! iteration need no capability on kernels 6.5 and later, even with
+//! `kernel.unprivileged_bpf_disabled` set.
 
 use std::{
     ffi::CString,
