@@ -179,8 +179,9 @@ impl Decider {
         headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
-    /// Sets the in-flight gauges, then encodes every metric.
+    /// Sets the in-flight and prefix-index gauges, then encodes every metric.
     pub fn encode_metrics(&self) -> String {
+        self.metrics.set_prefix_blocks(self.prefixes.len());
         let routes = self.routes.get();
         for pool in &routes.pools {
             for u in routes.upstreams(pool) {

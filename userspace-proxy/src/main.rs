@@ -52,6 +52,9 @@ struct Cli {
     /// Concurrent HTTP/2 streams per client connection.
     #[arg(long, default_value_t = 256)]
     max_streams: u32,
+    /// Prompt blocks (64 bytes of prompt each) the prefix index remembers; about 130 bytes of memory a block once full (34 MB at the default).
+    #[arg(long, default_value_t = NonZeroUsize::new(1 << 18).expect("non-zero"))]
+    prefix_blocks: NonZeroUsize,
     /// Header that pins a session to an endpoint ("" to turn off).
     #[arg(long, default_value = "x-session-id")]
     session_header: String,
@@ -111,7 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         decide::Settings {
             failure_penalty: Duration::from_secs(5),
             session_header,
-            prefix_blocks: NonZeroUsize::new(1 << 18).expect("non-zero"),
+            prefix_blocks: cli.prefix_blocks,
             sessions: NonZeroUsize::new(1 << 16).expect("non-zero"),
         },
     ));

@@ -1,7 +1,7 @@
 //! The proxy's Prometheus metrics: requests by model, pool, endpoint and
 //! status; time to first byte and total latency as the proxy sees them;
 //! tokens from the replies' usage; retries; sheds; in-flight requests; the
-//! Endpoint Picker's decision time.
+//! prefix index's size; the Endpoint Picker's decision time.
 
 use std::{sync::Arc, time::Duration};
 
@@ -41,6 +41,7 @@ pub struct Metrics {
     retries: Family<Labels, Counter>,
     sheds: Family<Labels, Counter>,
     inflight: Family<Labels, Gauge>,
+    prefix_blocks: Gauge,
     epp_decision: Histogram,
     /// External providers' attempts, fallbacks and tokens.
     pub providers: crate::egress::metrics::ProviderMetrics,
@@ -56,6 +57,7 @@ impl Default for Metrics {
         let retries = Family::<Labels, Counter>::default();
         let sheds = Family::<Labels, Counter>::default();
         let inflight = Family::<Labels, Gauge>::default();
+        let prefix_blocks = Gauge::default();
         let epp_decision = decision_histogram();
         registry.register("requests", "Requests by model, pool, endpoint and status", requests.clone());
         registry.register("time_to_first_byte_seconds", "Time to the first response byte (first token when streaming)", ttfb.clone());
@@ -64,13 +66,14 @@ impl Default for Metrics {
         registry.register("retries", "Attempts moved to another endpoint after a failure", retries.clone());
         registry.register("sheds", "Requests refused by admission while their pool was saturated", sheds.clone());
         registry.register("inflight", "Requests in flight per endpoint", inflight.clone());
+        registry.register("prefix_index_blocks", "Prompt blocks the prefix index remembers (at most --prefix-blocks)", prefix_blocks.clone());
         registry.register(
             "epp_decision_seconds",
             "Endpoint Picker: time from a request's headers and body to the answer sent to the gateway",
             epp_decision.clone(),
         );
         let providers = crate::egress::metrics::ProviderMetrics::register(&mut registry);
-        Self { registry, requests, ttfb, duration, tokens, retries, sheds, inflight, epp_decision, providers }
+        Self { registry, requests, ttfb, duration, tokens, retries, sheds, inflight, prefix_blocks, epp_decision, providers }
     }
 }
 
@@ -103,6 +106,11 @@ impl Metrics {
     /// Sets an endpoint's in-flight gauge (done when metrics are read).
     pub fn set_inflight(&self, pool: &str, endpoint: String, n: u64) {
         self.inflight.get_or_create(&vec![("pool", pool.to_owned()), ("endpoint", endpoint)]).set(n as i64);
+    }
+
+    /// Sets the prefix index's size.
+    pub fn set_prefix_blocks(&self, n: usize) {
+        self.prefix_blocks.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The text exposition.

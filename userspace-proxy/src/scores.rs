@@ -1,4 +1,4 @@
-//! The agent's live scores, read from the pinned maps: each endpoint's score
+//! The agent's live scores, read from the pinned maps (opened read-only): each endpoint's score
 //! (when its pool's scores are fresh), its ready and draining flags, and each
 //! pool's saturation. Refreshed on a short interval into a snapshot that
 //! requests read without touching the kernel.
@@ -19,6 +19,8 @@ use kvlb_common::{
     endpoint::{self, Endpoint, FLAG_DRAINING, FLAG_READY, FLAG_SATURATED},
     pool::{self, Pool},
 };
+
+use crate::pin;
 
 /// One endpoint, as the maps say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +76,7 @@ struct Maps {
 fn open(pin_dir: &Path) -> anyhow::Result<Maps> {
     let map = |name: &str| -> anyhow::Result<Map> {
         let path = pin_dir.join(name);
-        Ok(Map::HashMap(MapData::from_pin(&path).with_context(|| format!("cannot open pinned map {} (is kvlb-agent running?)", path.display()))?))
+        Ok(Map::HashMap(pin::open_read_only(&path).with_context(|| format!("cannot open pinned map {} read-only (is kvlb-agent running?)", path.display()))?))
     };
     Ok(Maps { endpoints: map(endpoint::MAP)?.try_into()?, pools: map(pool::MAP)?.try_into()? })
 }

@@ -10,6 +10,7 @@ mod overhead;
 mod process;
 mod quality;
 mod sim;
+mod soak;
 mod tools;
 
 use clap::Subcommand;
@@ -31,6 +32,8 @@ pub enum Bench {
     /// What each path to a model server costs: direct, kvlb connect, kvlb l7,
     /// nginx, Envoy and sglang-router in front of a fast static backend.
     Overhead(overhead::Args),
+    /// Stability: sustained load through an l7 and a connect-mode pool at once; errors, memory and descriptors over time.
+    Soak(soak::Args),
 }
 
 /// Runs one benchmark against release builds of the binaries.
@@ -44,5 +47,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Agent(args) => agent::run(&args),
         Bench::Epp(args) => epp::run(&args),
         Bench::Overhead(args) => overhead::run(&args),
+        Bench::Soak(args) => soak::run(&args),
     }
 }

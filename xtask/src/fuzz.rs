@@ -9,7 +9,7 @@ use anyhow::Context;
 use crate::cmd;
 
 /// The fuzz targets, by name.
-pub const TARGETS: [&str; 4] = ["pool_file", "prometheus_text", "request_body", "sse_usage"];
+pub const TARGETS: [&str; 5] = ["pool_file", "prometheus_text", "request_body", "sse_usage", "anthropic_translation"];
 
 /// Options.
 #[derive(clap::Args)]

@@ -27,8 +27,22 @@ impl ProxyProcess {
 
     /// Like [`ProxyProcess::start`], with extra environment variables.
     pub fn start_with_env(agent: &AgentProcess, addr: SocketAddr, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(Command::new(bins::path("kvlb-proxy")), agent, addr, extra, env)
+    }
+
+    /// Like [`ProxyProcess::start`], but with no capability at all: `setpriv`
+    /// empties the inheritable, ambient and bounding sets before it runs the
+    /// proxy, so the proxy starts with empty permitted and effective sets.
+    /// It keeps uid 0, the owner of the agent's 0600 pins and state file.
+    pub fn start_without_capabilities(agent: &AgentProcess, addr: SocketAddr, extra: &[&str]) -> Self {
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--"]).arg(bins::path("kvlb-proxy"));
+        Self::spawn(setpriv, agent, addr, extra, &[])
+    }
+
+    fn spawn(mut command: Command, agent: &AgentProcess, addr: SocketAddr, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let log = tempfile::NamedTempFile::new().expect("log file");
-        let child = Command::new(bins::path("kvlb-proxy"))
+        let child = command
             .args(["--listen", &addr.to_string(), "--metrics-addr", "127.0.0.1:0", "--state-file"])
             .arg(agent.state_file())
             .arg("--pin-dir")

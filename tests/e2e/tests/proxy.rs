@@ -174,7 +174,7 @@ fn requests_sharing_a_prefix_stick_to_one_endpoint_until_it_saturates() {
 #[test]
 fn sheddable_requests_get_429_while_the_pool_is_saturated_and_others_are_admitted() {
     let s = setup("kvlb-l7-shed", "127.93", 1, &["--max-num-seqs", "1", "--time-scale", "10"], &[], |a| {
-        format!("{}objectives:\n  batch: -1\n  chat: 10\n", format!("pools:\n{}", l7_pool("llm", "127.93.1.1:8000", &format!("[{MODEL}]"), a, "")))
+        format!("pools:\n{}objectives:\n  batch: -1\n  chat: 10\n", l7_pool("llm", "127.93.1.1:8000", &format!("[{MODEL}]"), a, ""))
     });
     // Until the agent has scraped the endpoint the pool counts as saturated
     // (unknown load is treated as full, as GIE does); wait for a scrape.

@@ -382,7 +382,7 @@ impl From<super::usage::TokenUsage> for UsageOut {
         Self {
             prompt_tokens: u.prompt,
             completion_tokens: u.completion,
-            total_tokens: u.prompt + u.completion,
+            total_tokens: u.prompt.saturating_add(u.completion),
             prompt_tokens_details: PromptDetailsOut { cached_tokens: u.cache_read },
             cache_read_input_tokens: u.cache_read,
             cache_creation_input_tokens: u.cache_creation,

@@ -379,12 +379,13 @@ impl Usage {
         self.cache_read_input_tokens = later.cache_read_input_tokens.or(self.cache_read_input_tokens);
     }
 
-    /// As OpenAI counts: the prompt includes cache reads and writes.
+    /// As OpenAI counts: the prompt includes cache reads and writes. The
+    /// counts come from the provider, so sums saturate rather than overflow.
     pub fn tokens(&self) -> super::super::usage::TokenUsage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let creation = self.cache_creation_input_tokens.unwrap_or(0);
         super::super::usage::TokenUsage {
-            prompt: self.input_tokens.unwrap_or(0) + read + creation,
+            prompt: self.input_tokens.unwrap_or(0).saturating_add(read).saturating_add(creation),
             completion: self.output_tokens.unwrap_or(0),
             cache_read: read,
             cache_creation: creation,
@@ -399,5 +400,23 @@ pub fn finish_reason(stop_reason: &str) -> &'static str {
         "tool_use" => "tool_calls",
         "refusal" => "content_filter",
         _ => "stop",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found with the `anthropic_translation` fuzz target's seed
+    /// `regression-usage-overflow.json`: a reply claiming u64::MAX prompt
+    /// tokens plus cache reads overflowed (a panic in debug builds, a wrapped
+    /// count in release).
+    #[test]
+    fn huge_token_counts_from_a_provider_saturate() {
+        let usage = Usage { input_tokens: Some(u64::MAX), output_tokens: Some(u64::MAX), cache_creation_input_tokens: Some(1), cache_read_input_tokens: Some(1) };
+        let tokens = usage.tokens();
+        assert_eq!((tokens.prompt, tokens.completion, tokens.cache_read), (u64::MAX, u64::MAX, 1));
+        let out = crate::egress::chat::UsageOut::from(tokens);
+        assert_eq!(out.total_tokens, u64::MAX);
     }
 }
