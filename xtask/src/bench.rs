@@ -30,7 +30,8 @@ pub enum Bench {
     /// kvlb as Envoy's Endpoint Picker: decision time, and throughput against Envoy round robin.
     Epp(epp::Args),
     /// What each path to a model server costs: direct, kvlb connect, kvlb l7,
-    /// nginx, Envoy and sglang-router in front of a fast static backend.
+    /// kvlb's EPP behind Envoy, nginx, Envoy and sglang-router in front of a
+    /// fast static backend.
     Overhead(overhead::Args),
     /// Stability: sustained load through an l7 and a connect-mode pool at once; errors, memory and descriptors over time.
     Soak(soak::Args),

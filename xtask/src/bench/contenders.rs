@@ -100,6 +100,7 @@ pub fn overhead() -> Vec<Box<dyn Contender>> {
     vec![
         Box::new(kvlb_connect::KvlbConnect),
         Box::new(kvlb_l7::KvlbL7 { proxy_args: &["--threads", "1"] }),
+        Box::new(gie_default::GieDefault),
         Box::new(nginx::Nginx),
         Box::new(envoy::Envoy::ROUND_ROBIN),
         Box::new(sglang::Sglang::ROUND_ROBIN),

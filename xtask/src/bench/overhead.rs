@@ -3,8 +3,9 @@
 //! (`kvlb-static`, two endpoints in one thread) answers every chat at once,
 //! so the paths are all that differ: directly, kvlb connect (the kernel
 //! rewrites the VIP at `connect()`), kvlb l7 (the VIP reaches `kvlb-proxy`),
-//! and the round-robin proxies people would otherwise put there (nginx,
-//! Envoy, sglang-router), each limited to one worker.
+//! kvlb's Endpoint Picker behind Envoy (GIE's gateway path), and the
+//! round-robin proxies people would otherwise put there (nginx, Envoy,
+//! sglang-router), each limited to one worker.
 //!
 //! Two measurements, both with `kvlb-reqbench` over keep-alive HTTP/1.1:
 //!
