@@ -170,6 +170,11 @@ async fn stream(
                     .prompt_tokens_details
                     .and_then(|d| d.cached_tokens)
                     .unwrap_or(0);
+                // Read the body to its end, off the clock: only a fully read
+                // response gives its connection back to the keep-alive pool,
+                // and a proxy may forward the end of the body a moment after
+                // `[DONE]`.
+                tokio::spawn(tokio::time::timeout(BODY_END_WAIT, async move { while events.next().await.is_some() {} }));
                 return Ok(());
             }
             Chunk::Data {
@@ -193,6 +198,10 @@ async fn stream(
         "the stream ended without [DONE]".into(),
     ))
 }
+
+/// How long to wait for the end of a body after `[DONE]` before giving up
+/// on reusing its connection.
+const BODY_END_WAIT: Duration = Duration::from_secs(1);
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

@@ -211,3 +211,54 @@ fn the_binary_writes_traces_and_names_bad_flags() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A server whose streamed answers end a moment after `data: [DONE]`, as a
+/// proxy forwarding the end of a chunked body does; counts connections.
+async fn late_ending_server(accepted: Arc<std::sync::atomic::AtomicUsize>) -> SocketAddr {
+    use futures::StreamExt;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let service = hyper::service::service_fn(|_req| async {
+                let frames = futures::stream::unfold(0, |step| async move {
+                    let data = match step {
+                        0 => "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n",
+                        1 => "data: [DONE]\n\n",
+                        _ => return None,
+                    };
+                    if step == 1 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Some((Ok::<_, std::convert::Infallible>(Frame::data(bytes::Bytes::from_static(data.as_bytes()))), step + 1))
+                });
+                let body = StreamBody::new(frames.chain(futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok(Frame::data(bytes::Bytes::new()))
+                })));
+                Ok::<_, std::convert::Infallible>(hyper::Response::builder().header("content-type", "text/event-stream").body(body).unwrap())
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_clients_reuse_a_connection_whose_body_ends_after_done() {
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let addr = late_ending_server(accepted.clone()).await;
+    let client = client::build(ConnectionMode::KeepAlive).unwrap();
+    let requests = trace("sharegpt --requests 5");
+    let send = SendOptions { ignore_eos: true, timeout: Duration::from_secs(10) };
+    for request in requests.iter() {
+        let outcome = kvlb_bench::request::send(&client, &format!("http://{addr}"), request, &send, std::time::Instant::now()).await;
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "five requests in turn over one kept-alive connection");
+}
