@@ -1,7 +1,7 @@
 //! Unique prompts (no shared prefixes) arriving in on/off bursts, the load
 //! shape where per-connection balancing by live load matters most.
 
-use super::{Common, arrivals, lengths::Lengths, unique_prompt, user_chat};
+use super::{Common, arrivals, lengths::Lengths, unique_chats};
 use crate::trace::TraceRequest;
 
 /// `bursty` flags.
@@ -47,18 +47,6 @@ impl Bursty {
             self.on_ms,
             self.off_ms,
         );
-        Ok(times
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let (input, output) = sampler.sample(&mut rng);
-                user_chat(
-                    t,
-                    &self.common.model,
-                    unique_prompt(&mut rng, i, input),
-                    output,
-                )
-            })
-            .collect())
+        Ok(unique_chats(&mut rng, times, &self.common.model, &sampler))
     }
 }

@@ -89,6 +89,18 @@ fn user_chat(t_ms: f64, model: &str, content: String, max_tokens: u32) -> TraceR
     }
 }
 
+/// One chat with a unique prompt per arrival time, lengths from `sampler`.
+fn unique_chats(rng: &mut StdRng, times: Vec<f64>, model: &str, sampler: &lengths::LengthSampler) -> Vec<TraceRequest> {
+    times
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (input, output) = sampler.sample(rng);
+            user_chat(t, model, unique_prompt(rng, i, input), output)
+        })
+        .collect()
+}
+
 /// A prompt of `tokens` tokens that shares no prefix with any other: it
 /// opens with the request's index.
 fn unique_prompt(rng: &mut StdRng, index: usize, tokens: usize) -> String {

@@ -1,6 +1,6 @@
 //! ShareGPT-like lengths, unique prompts, Poisson arrivals.
 
-use super::{Common, arrivals, lengths::Lengths, unique_prompt, user_chat};
+use super::{Common, arrivals, lengths::Lengths, unique_chats};
 use crate::trace::TraceRequest;
 
 /// `sharegpt` flags.
@@ -24,18 +24,6 @@ impl ShareGpt {
         let sampler = self.lengths.sampler()?;
         anyhow::ensure!(self.requests >= 1, "--requests must be at least 1");
         let times = arrivals::poisson(&mut rng, self.requests, self.common.qps);
-        Ok(times
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let (input, output) = sampler.sample(&mut rng);
-                user_chat(
-                    t,
-                    &self.common.model,
-                    unique_prompt(&mut rng, i, input),
-                    output,
-                )
-            })
-            .collect())
+        Ok(unique_chats(&mut rng, times, &self.common.model, &sampler))
     }
 }
